@@ -1,0 +1,2 @@
+//! `vsc-emulator`: serves VSC images as live cards in virtual PC/SC readers through vsmartcard's
+//! vpcd driver.

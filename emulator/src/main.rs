@@ -1,0 +1,3 @@
+//! The `vsc-emulator` command line.
+
+fn main() {}

@@ -1,0 +1,2 @@
+//! `vsc-personalizer`: profiles, data preparation, transcripts, the VSC store, and replay onto
+//! real cards through PC/SC.

@@ -1,0 +1,3 @@
+//! The `vsc-personalizer` command line.
+
+fn main() {}

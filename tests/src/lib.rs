@@ -1,0 +1,1 @@
+//! The integration test harness: a private pcscd with vpcd, emulators and PC/SC clients.
