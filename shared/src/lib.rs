@@ -1,7 +1,13 @@
 //! `vsc-core`: the virtual smart card.
 //!
 //! Everything that makes a VSC a card lives here, shared by the emulator, the personalizer and
-//! the tests: the APDU codec and status words ([`apdu`]).
+//! the tests: the APDU codec and status words ([`apdu`]), BER-TLV helpers ([`tlv`]), the
+//! ISO 7816-4 file system ([`fs`]), passwords and keys ([`security`]) and the answer to reset
+//! ([`atr`]).
 #![deny(missing_docs)]
 
 pub mod apdu;
+pub mod atr;
+pub mod fs;
+pub mod security;
+pub mod tlv;
