@@ -2,12 +2,13 @@
 //!
 //! Everything that makes a VSC a card lives here, shared by the emulator, the personalizer and
 //! the tests: the APDU codec and status words ([`apdu`]), BER-TLV helpers ([`tlv`]), the
-//! ISO 7816-4 file system ([`fs`]), passwords and keys ([`security`]) and the answer to reset
-//! ([`atr`]).
+//! ISO 7816-4 file system ([`fs`]), passwords and keys ([`security`]), the answer to reset
+//! ([`atr`]) and the card OS itself ([`card`]).
 #![deny(missing_docs)]
 
 pub mod apdu;
 pub mod atr;
+pub mod card;
 pub mod fs;
 pub mod security;
 pub mod tlv;

@@ -259,9 +259,15 @@ impl<'a> Command<'a> {
                     }),
                 }
             }
-            // Case 3S / 4S.
+            // Case 3S / 4S; a short Lc is never zero.
             [lc, rest @ ..] => {
                 let nc = usize::from(*lc);
+                if nc == 0 {
+                    return Err(ApduError::LengthMismatch {
+                        nc,
+                        body: rest.len(),
+                    });
+                }
                 match (rest.get(..nc), rest.len().checked_sub(nc)) {
                     (Some(data), Some(0)) => Ok(header(data, None, LengthForm::Short)),
                     (Some(data), Some(1)) => {

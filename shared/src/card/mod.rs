@@ -1,0 +1,399 @@
+//! The card OS: `Card::transmit` takes a command APDU and answers as a real ISO 7816-4 card
+//! does, with the VSC layout's files, passwords, keys and life cycle.
+//!
+//! A command goes through the class checks, GET RESPONSE and command chaining, then (for secure
+//! messaging) the personalization channel, then the instruction's handler; the handler's data is
+//! cut to Ne with `61xx` when there is more. Every handler checks everything before it changes
+//! anything, so an error leaves the card as it was.
+
+mod admin;
+mod auth;
+mod binary;
+mod data;
+mod password;
+mod record;
+mod select;
+mod session;
+mod state;
+
+use zeroize::Zeroizing;
+
+pub use state::{CardState, LifeCycle};
+
+use crate::apdu::{ClassKind, Command, LengthForm, SmIndication, Status};
+use crate::fs::{Condition, Df, Ef, Fid, SecurityStatus};
+use session::{Chain, Session};
+
+/// How many bytes of files and data objects the card holds at most.
+pub const MEMORY: usize = 256 * 1024;
+/// The longest command data a chain may gather.
+pub const MAX_CHAIN: usize = 0xFFFF;
+
+/// A handler's result: `Ok` with `9000` or a warning (the data is in the output), or `Err` with
+/// the error status (no data).
+type Outcome = Result<Status, Status>;
+
+/// How a command reached the card.
+#[derive(Clone, Copy, Debug, Default)]
+struct Context {
+    /// Through the personalization channel (secure messaging, verified).
+    channel: bool,
+}
+
+/// A smart card: persistent state plus the session since the last reset.
+#[derive(Debug)]
+pub struct Card {
+    state: CardState,
+    session: Session,
+    changed: bool,
+}
+
+impl Card {
+    /// A blank chip, as the card maker receives it.
+    pub fn blank() -> Card {
+        Card::from_state(CardState::blank())
+    }
+
+    /// A card with `state`, just powered on.
+    pub fn from_state(state: CardState) -> Card {
+        Card {
+            state,
+            session: Session::new(),
+            changed: false,
+        }
+    }
+
+    /// The persistent state.
+    pub fn state(&self) -> &CardState {
+        &self.state
+    }
+
+    /// The persistent state, the card put away.
+    pub fn into_state(self) -> CardState {
+        self.state
+    }
+
+    /// The answer to reset; it shows the life cycle.
+    pub fn atr(&self) -> Vec<u8> {
+        crate::atr::atr(self.state.life_cycle.byte())
+    }
+
+    /// Power-on or reset: the session (current files, security status, challenge, pending
+    /// response, chain, channel) starts over.
+    pub fn reset(&mut self) {
+        self.session = Session::new();
+    }
+
+    /// Whether the persistent state changed since the last call (and forget it did).
+    /// A host that persists the card saves it when this says so, before it sends the response.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// Processes one command APDU and returns the response APDU.
+    pub fn transmit(&mut self, command: &[u8]) -> Vec<u8> {
+        let mut response = Vec::new();
+        self.transmit_into(command, &mut response);
+        response
+    }
+
+    /// Processes one command APDU, appending the response APDU to `response`.
+    pub fn transmit_into(&mut self, command: &[u8], response: &mut Vec<u8>) {
+        let start = response.len();
+        let status = match Command::parse(command) {
+            Ok(command) => self.process(&command, response, start),
+            Err(error) => {
+                self.session.pending.clear();
+                self.session.chain = None;
+                error.status()
+            }
+        };
+        response.extend_from_slice(&status.to_bytes());
+    }
+
+    /// Class checks, GET RESPONSE, chaining, then the instruction.
+    fn process(&mut self, command: &Command, out: &mut Vec<u8>, start: usize) -> Status {
+        if self.state.life_cycle == LifeCycle::Terminated {
+            return Status::ConditionsOfUseNotSatisfied;
+        }
+        match command.class.kind() {
+            ClassKind::FirstInterindustry | ClassKind::FurtherInterindustry => {}
+            ClassKind::Proprietary | ClassKind::Invalid => return Status::ClassNotSupported,
+        }
+        if command.class.channel() != 0 {
+            return Status::LogicalChannelNotSupported;
+        }
+        if command.ins == 0xC0 && command.class.secure_messaging() == SmIndication::None {
+            return self.get_response(command, out);
+        }
+        self.session.pending.clear();
+
+        let chained;
+        let command = match self.chain(command) {
+            Chaining::Single => command,
+            Chaining::Continue => return Status::Success,
+            Chaining::Done(data) => {
+                chained = data;
+                &Command {
+                    data: &chained,
+                    form: LengthForm::Extended,
+                    ..*command
+                }
+            }
+            Chaining::Refused(status) => return status,
+        };
+
+        match command.class.secure_messaging() {
+            SmIndication::None => {
+                let outcome = self.dispatch(command, Context::default(), out);
+                self.finish(command, outcome, out, start)
+            }
+            SmIndication::HeaderAuthenticated => self.secure(command),
+            SmIndication::Proprietary | SmIndication::HeaderNotAuthenticated => {
+                Status::SecureMessagingNotSupported
+            }
+        }
+    }
+
+    /// The personalization channel. Until secure messaging lands, no card offers it.
+    fn secure(&mut self, _command: &Command) -> Status {
+        match self.state.life_cycle {
+            LifeCycle::Operational => Status::ConditionsOfUseNotSatisfied,
+            _ => Status::SecureMessagingNotSupported,
+        }
+    }
+
+    /// Calls the instruction's handler.
+    fn dispatch(&mut self, command: &Command, ctx: Context, out: &mut Vec<u8>) -> Outcome {
+        match command.ins {
+            0xA4 => self.select(command, out),
+            0xB0 | 0xB1 => self.read_binary(command, ctx, out),
+            0xD6 | 0xD7 => self.update_binary(command, ctx),
+            0x0E | 0x0F => self.erase_binary(command, ctx),
+            0xB2 => self.read_record(command, ctx, out),
+            0xDC => self.update_record(command, ctx),
+            0xE2 => self.append_record(command, ctx),
+            0xCA | 0xCB => self.get_data(command, ctx, out),
+            0xDA | 0xDB => self.put_data(command, ctx),
+            0x20 => self.verify(command),
+            0x24 => self.change_reference_data(command, ctx),
+            0x2C => self.reset_retry_counter(command, ctx),
+            0x84 => self.get_challenge(command, out),
+            0x88 => self.internal_authenticate(command, out),
+            0x82 => self.external_authenticate(command),
+            0xE0 => self.create_file(command, ctx),
+            0xE4 => self.delete_file(command, ctx),
+            0x44 => self.activate_file(command, ctx),
+            0x04 => self.deactivate_file(command, ctx),
+            0xE6 | 0xE8 => self.terminate_file(command, ctx),
+            0xFE => self.terminate_card(command, ctx),
+            _ => Err(Status::InstructionNotSupported),
+        }
+    }
+
+    /// Cuts the handler's data to Ne, keeping the rest for GET RESPONSE (`61xx`).
+    fn finish(
+        &mut self,
+        command: &Command,
+        outcome: Outcome,
+        out: &mut Vec<u8>,
+        start: usize,
+    ) -> Status {
+        let status = match outcome {
+            Ok(status) => status,
+            Err(status) => {
+                out.truncate(start);
+                return status;
+            }
+        };
+        let produced = out.len() - start;
+        let ne = command.expected_len();
+        if produced <= ne {
+            return status;
+        }
+        self.session.pending.clear();
+        self.session.pending.extend_from_slice(&out[start + ne..]);
+        out.truncate(start + ne);
+        more_data(self.session.pending.len())
+    }
+
+    /// GET RESPONSE: the next part of a response that did not fit Ne.
+    fn get_response(&mut self, command: &Command, out: &mut Vec<u8>) -> Status {
+        if command.p1 != 0 || command.p2 != 0 {
+            return Status::IncorrectP1P2;
+        }
+        if !command.data.is_empty() {
+            return Status::WrongLength;
+        }
+        if self.session.pending.is_empty() {
+            return Status::ConditionsOfUseNotSatisfied;
+        }
+        let ne = command.expected_len().min(self.session.pending.len());
+        out.extend_from_slice(&self.session.pending[..ne]);
+        self.session.pending.drain(..ne);
+        if self.session.pending.is_empty() {
+            Status::Success
+        } else {
+            more_data(self.session.pending.len())
+        }
+    }
+
+    /// Gathers chained commands (CLA bit `10`) into one.
+    fn chain(&mut self, command: &Command) -> Chaining {
+        let header = [
+            command.class.with_chaining(false).byte(),
+            command.ins,
+            command.p1,
+            command.p2,
+        ];
+        let same = self
+            .session
+            .chain
+            .as_ref()
+            .is_some_and(|chain| chain.header == header);
+        if self.session.chain.is_some() && !same {
+            self.session.chain = None;
+            return Chaining::Refused(Status::LastCommandOfChainExpected);
+        }
+        if !command.class.chained() && self.session.chain.is_none() {
+            return Chaining::Single;
+        }
+        if command.class.chained() && command.class.secure_messaging() != SmIndication::None {
+            return Chaining::Refused(Status::CommandChainingNotSupported);
+        }
+        let chain = self.session.chain.get_or_insert_with(|| Chain {
+            header,
+            data: Zeroizing::new(Vec::new()),
+        });
+        if chain.data.len() + command.data.len() > MAX_CHAIN {
+            self.session.chain = None;
+            return Chaining::Refused(Status::WrongLength);
+        }
+        chain.data.extend_from_slice(command.data);
+        if command.class.chained() {
+            return Chaining::Continue;
+        }
+        match self.session.chain.take() {
+            Some(chain) => Chaining::Done(chain.data),
+            None => Chaining::Single,
+        }
+    }
+
+    /// What the current command may do, as access checks see it.
+    fn security_status(&self, ctx: Context) -> SecurityStatus {
+        SecurityStatus {
+            channel: ctx.channel && self.state.life_cycle == LifeCycle::Initialisation,
+            user_pin: self.session.user_pin,
+            authenticated_keys: self.session.authenticated_keys,
+        }
+    }
+
+    /// Whether an operation needing `condition` is allowed. `writes` says whether it changes
+    /// the card: before personalization ends those go through the channel only.
+    fn authorize(&self, condition: Condition, writes: bool, ctx: Context) -> Result<(), Status> {
+        match self.state.life_cycle {
+            LifeCycle::Creation => Ok(()),
+            LifeCycle::Initialisation if ctx.channel => Ok(()),
+            LifeCycle::Initialisation if writes => Err(Status::SecurityStatusNotSatisfied),
+            LifeCycle::Terminated => Err(Status::ConditionsOfUseNotSatisfied),
+            LifeCycle::Initialisation | LifeCycle::Operational => {
+                if condition.is_met(&self.security_status(ctx)) {
+                    Ok(())
+                } else {
+                    Err(Status::SecurityStatusNotSatisfied)
+                }
+            }
+        }
+    }
+
+    /// The current DF.
+    fn current_df(&self) -> Result<&Df, Status> {
+        self.state
+            .fs
+            .df(&self.session.df)
+            .ok_or(Status::NoPreciseDiagnosis)
+    }
+
+    /// The current DF, to change it.
+    fn current_df_mut(&mut self) -> Result<&mut Df, Status> {
+        self.state
+            .fs
+            .df_mut(&self.session.df)
+            .ok_or(Status::NoPreciseDiagnosis)
+    }
+
+    /// The EF a command names: by short identifier in the current DF (which makes it the current
+    /// EF), or the current EF.
+    fn target_ef(&mut self, sfi: Option<u8>) -> Result<Fid, Status> {
+        match sfi {
+            None | Some(0) => self.session.ef.ok_or(Status::NoCurrentEf),
+            Some(sfi) => {
+                let sfi = crate::fs::Sfi::new(sfi).map_err(|_| Status::IncorrectP1P2)?;
+                let fid = self
+                    .current_df()?
+                    .ef_by_sfi(sfi)
+                    .ok_or(Status::FileNotFound)?
+                    .fid;
+                if self.session.ef != Some(fid) {
+                    self.session.ef = Some(fid);
+                    self.session.record = None;
+                }
+                Ok(fid)
+            }
+        }
+    }
+
+    /// The EF `fid` of the current DF.
+    fn ef(&self, fid: Fid) -> Result<&Ef, Status> {
+        self.current_df()?.child_ef(fid).ok_or(Status::NoCurrentEf)
+    }
+
+    /// The EF `fid` of the current DF, to change it.
+    fn ef_mut(&mut self, fid: Fid) -> Result<&mut Ef, Status> {
+        self.current_df_mut()?
+            .child_ef_mut(fid)
+            .ok_or(Status::NoCurrentEf)
+    }
+
+    /// Checks that `extra` more bytes fit the card's memory.
+    fn check_memory(&self, extra: usize) -> Result<(), Status> {
+        if self.state.fs.capacity() + extra > MEMORY {
+            Err(Status::NotEnoughMemory)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Marks the persistent state as changed.
+    fn touch(&mut self) {
+        self.changed = true;
+    }
+}
+
+/// What chaining made of a command.
+enum Chaining {
+    /// Not part of a chain.
+    Single,
+    /// A chain continues; answer `9000`.
+    Continue,
+    /// The last command of a chain: all the data gathered.
+    Done(Zeroizing<Vec<u8>>),
+    /// The chain broke.
+    Refused(Status),
+}
+
+/// `61xx` for `remaining` bytes (`6100` for 256 or more).
+fn more_data(remaining: usize) -> Status {
+    Status::MoreData(if remaining >= 256 { 0 } else { remaining as u8 })
+}
+
+/// Whether Ne is the largest its form can say (short `00`, extended `0000`): "all there is".
+fn ne_is_maximum(command: &Command) -> bool {
+    matches!(
+        (command.ne, command.form),
+        (Some(256), LengthForm::Short) | (Some(65_536), _)
+    )
+}
+
+#[cfg(test)]
+mod tests;

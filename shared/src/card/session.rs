@@ -1,0 +1,61 @@
+//! What the card forgets at power-off and reset: the current files, the security status, a
+//! pending challenge, a response waiting for GET RESPONSE and a command chain in progress.
+
+use zeroize::Zeroizing;
+
+use crate::fs::{DfPath, Fid};
+
+/// The transient state of one card session.
+#[derive(Debug)]
+pub(crate) struct Session {
+    /// The current DF.
+    pub df: DfPath,
+    /// The current EF, a child of the current DF.
+    pub ef: Option<Fid>,
+    /// The current record of the current EF.
+    pub record: Option<u8>,
+    /// The user PIN was verified.
+    pub user_pin: bool,
+    /// The PUK was verified.
+    pub puk: bool,
+    /// Bit `k`: key `k` authenticated the terminal.
+    pub authenticated_keys: u32,
+    /// The challenge GET CHALLENGE gave, until EXTERNAL AUTHENTICATE uses it.
+    pub challenge: Option<Challenge>,
+    /// Response bytes waiting for GET RESPONSE.
+    pub pending: Zeroizing<Vec<u8>>,
+    /// A command chain being received.
+    pub chain: Option<Chain>,
+}
+
+/// A challenge the card sent.
+#[derive(Debug)]
+pub(crate) struct Challenge {
+    pub bytes: [u8; 16],
+    pub len: usize,
+}
+
+/// The commands of a chain received so far.
+#[derive(Debug)]
+pub(crate) struct Chain {
+    /// CLA (without the chaining bit), INS, P1, P2 of the chain.
+    pub header: [u8; 4],
+    /// The data of every command so far.
+    pub data: Zeroizing<Vec<u8>>,
+}
+
+impl Session {
+    pub fn new() -> Session {
+        Session {
+            df: DfPath::MF,
+            ef: None,
+            record: None,
+            user_pin: false,
+            puk: false,
+            authenticated_keys: 0,
+            challenge: None,
+            pending: Zeroizing::new(Vec::new()),
+            chain: None,
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! What the card keeps across power cycles: its life cycle, files, passwords and keys.
+
+use serde::{Deserialize, Serialize};
+
+use crate::fs::{AccessRules, Condition, DataObjectRules, Df, EfBody, Fid, FileSystem, Operation};
+use crate::security::{KeyArea, PasswordArea};
+
+/// The card's life cycle (ISO 7816-4 §5.3.3.2, as the MF's LCS byte shows it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LifeCycle {
+    /// A blank chip (`01`): no structure, no keys; every command is allowed in plain, as the
+    /// card maker needs. Loading the channel keys ends it.
+    Creation,
+    /// Pre-initialized (`03`): structure, UID and channel keys exist; personalization writes
+    /// only through the personalization channel.
+    Initialisation,
+    /// Personalized and in use (`05`): the profile's access rules apply; the channel is closed.
+    Operational,
+    /// Terminated (`0C`): the card refuses everything.
+    Terminated,
+}
+
+impl LifeCycle {
+    /// The LCS byte.
+    pub fn byte(self) -> u8 {
+        match self {
+            LifeCycle::Creation => 0x01,
+            LifeCycle::Initialisation => 0x03,
+            LifeCycle::Operational => 0x05,
+            LifeCycle::Terminated => 0x0C,
+        }
+    }
+
+    /// A short name, e.g. `pre-initialized`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LifeCycle::Creation => "blank (creation)",
+            LifeCycle::Initialisation => "pre-initialized",
+            LifeCycle::Operational => "operational",
+            LifeCycle::Terminated => "terminated",
+        }
+    }
+}
+
+/// The card's persistent state: everything a VSC image holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardState {
+    /// The life cycle.
+    pub life_cycle: LifeCycle,
+    /// The files under the MF.
+    pub fs: FileSystem,
+    /// The user PIN and PUK.
+    pub passwords: PasswordArea,
+    /// The key objects and the channel keys.
+    pub keys: KeyArea,
+}
+
+impl CardState {
+    /// A blank chip: an MF and nothing else, in the creation state.
+    pub fn blank() -> CardState {
+        let mf_rules = AccessRules::uniform(Condition::NEVER)
+            .with(Operation::AppendOrCreateDf, Condition::CHANNEL)
+            .with(Operation::UpdateOrCreateEf, Condition::CHANNEL);
+        let mf = Df::new(
+            Fid::MF,
+            None,
+            mf_rules,
+            DataObjectRules {
+                get: Condition::ALWAYS,
+                put: Condition::CHANNEL,
+            },
+        );
+        CardState {
+            life_cycle: LifeCycle::Creation,
+            fs: FileSystem { mf },
+            passwords: PasswordArea::default(),
+            keys: KeyArea::default(),
+        }
+    }
+
+    /// The UID, once EF.UID (`2F02` under the MF) holds its 8 bytes.
+    pub fn uid(&self) -> Option<[u8; 8]> {
+        match &self.fs.mf.child_ef(Fid::EF_UID)?.body {
+            EfBody::Transparent(bytes) => bytes.as_slice().try_into().ok(),
+            EfBody::Records(_) => None,
+        }
+    }
+}
