@@ -10,5 +10,6 @@ pub mod apdu;
 pub mod atr;
 pub mod card;
 pub mod fs;
+pub mod sample;
 pub mod security;
 pub mod tlv;
