@@ -1,2 +1,4 @@
 //! `vsc-personalizer`: profiles, data preparation, transcripts, the VSC store, and replay onto
 //! real cards through PC/SC.
+
+pub mod store;
