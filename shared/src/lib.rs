@@ -6,3 +6,4 @@
 
 pub mod apdu;
 pub mod crypto;
+pub mod issuer;
