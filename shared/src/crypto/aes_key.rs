@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use aes::cipher::block_padding::NoPadding;
 use aes::cipher::consts::U16;
 use aes::cipher::crypto_common::InnerInit;
 use aes::cipher::{
@@ -152,48 +151,60 @@ impl AesKey {
     /// Encrypts `data` in place in CBC mode with the given IV, without padding: `data` must be a
     /// whole number of blocks.
     pub fn cbc_encrypt(&self, iv: &[u8; BLOCK_LEN], data: &mut [u8]) -> Result<(), CryptoError> {
-        fn run<C: BlockEncrypt + BlockCipher<BlockSize = U16>>(
-            cipher: &C,
-            iv: &[u8; BLOCK_LEN],
-            data: &mut [u8],
-        ) -> Result<(), CryptoError> {
-            let len = data.len();
-            cbc::Encryptor::<&C>::inner_iv_init(cipher, iv.into())
-                .encrypt_padded_mut::<NoPadding>(data, len)
-                .map(|_| ())
-                .map_err(|_| CryptoError::NotBlockAligned(len))
-        }
-        if !data.len().is_multiple_of(BLOCK_LEN) {
-            return Err(CryptoError::NotBlockAligned(data.len()));
-        }
-        match &self.cipher {
-            Cipher::Aes128(c) => run(c, iv, data),
-            Cipher::Aes192(c) => run(c, iv, data),
-            Cipher::Aes256(c) => run(c, iv, data),
-        }
+        let len = data.len();
+        let (blocks, []) = data.as_chunks_mut::<BLOCK_LEN>() else {
+            return Err(CryptoError::NotBlockAligned(len));
+        };
+        self.cbc_encrypt_blocks(iv, blocks);
+        Ok(())
     }
 
     /// Decrypts `data` in place in CBC mode with the given IV, without padding: `data` must be a
     /// whole number of blocks.
     pub fn cbc_decrypt(&self, iv: &[u8; BLOCK_LEN], data: &mut [u8]) -> Result<(), CryptoError> {
+        let len = data.len();
+        let (blocks, []) = data.as_chunks_mut::<BLOCK_LEN>() else {
+            return Err(CryptoError::NotBlockAligned(len));
+        };
+        self.cbc_decrypt_blocks(iv, blocks);
+        Ok(())
+    }
+
+    /// Encrypts whole blocks in place in CBC mode with the given IV.
+    pub fn cbc_encrypt_blocks(&self, iv: &[u8; BLOCK_LEN], blocks: &mut [[u8; BLOCK_LEN]]) {
+        fn run<C: BlockEncrypt + BlockCipher<BlockSize = U16>>(
+            cipher: &C,
+            iv: &[u8; BLOCK_LEN],
+            blocks: &mut [[u8; BLOCK_LEN]],
+        ) {
+            let mut mode = cbc::Encryptor::<&C>::inner_iv_init(cipher, iv.into());
+            for block in blocks {
+                mode.encrypt_block_mut(block.into());
+            }
+        }
+        match &self.cipher {
+            Cipher::Aes128(c) => run(c, iv, blocks),
+            Cipher::Aes192(c) => run(c, iv, blocks),
+            Cipher::Aes256(c) => run(c, iv, blocks),
+        }
+    }
+
+    /// Decrypts whole blocks in place in CBC mode with the given IV.
+    pub fn cbc_decrypt_blocks(&self, iv: &[u8; BLOCK_LEN], blocks: &mut [[u8; BLOCK_LEN]]) {
         fn run<C: BlockDecrypt + BlockCipher<BlockSize = U16>>(
             cipher: &C,
             iv: &[u8; BLOCK_LEN],
-            data: &mut [u8],
-        ) -> Result<(), CryptoError> {
-            let len = data.len();
-            cbc::Decryptor::<&C>::inner_iv_init(cipher, iv.into())
-                .decrypt_padded_mut::<NoPadding>(data)
-                .map(|_| ())
-                .map_err(|_| CryptoError::NotBlockAligned(len))
-        }
-        if !data.len().is_multiple_of(BLOCK_LEN) {
-            return Err(CryptoError::NotBlockAligned(data.len()));
+            blocks: &mut [[u8; BLOCK_LEN]],
+        ) {
+            let mut mode = cbc::Decryptor::<&C>::inner_iv_init(cipher, iv.into());
+            for block in blocks {
+                mode.decrypt_block_mut(block.into());
+            }
         }
         match &self.cipher {
-            Cipher::Aes128(c) => run(c, iv, data),
-            Cipher::Aes192(c) => run(c, iv, data),
-            Cipher::Aes256(c) => run(c, iv, data),
+            Cipher::Aes128(c) => run(c, iv, blocks),
+            Cipher::Aes192(c) => run(c, iv, blocks),
+            Cipher::Aes256(c) => run(c, iv, blocks),
         }
     }
 
