@@ -7,3 +7,4 @@
 pub mod apdu;
 pub mod crypto;
 pub mod issuer;
+pub mod sm;
