@@ -8,6 +8,7 @@
 //! kcv <10 hex digits>
 //! ```
 
+use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -187,7 +188,11 @@ impl IssuerKeyFile {
         text.push(' ');
         text.push_str(&VERSION.to_string());
         text.push_str("\nmaster-key ");
-        text.push_str(&hex::encode_upper(self.master.secret_bytes()));
+        // Formatted straight into the zeroizing buffer: `hex::encode` would leave a copy in a
+        // plain String. Writing to a String cannot fail.
+        for byte in self.master.secret_bytes() {
+            let _ = write!(text, "{byte:02X}");
+        }
         text.push_str("\nkcv ");
         text.push_str(&self.check_value().to_string());
         text.push('\n');
