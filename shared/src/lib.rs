@@ -3,13 +3,17 @@
 //! Everything that makes a VSC a card lives here, shared by the emulator, the personalizer and
 //! the tests: the APDU codec and status words ([`apdu`]), BER-TLV helpers ([`tlv`]), the
 //! ISO 7816-4 file system ([`fs`]), passwords and keys ([`security`]), the answer to reset
-//! ([`atr`]) and the card OS itself ([`card`]).
+//! ([`atr`]), the card OS itself ([`card`]), the cryptography ([`crypto`]), the issuer key file
+//! ([`issuer`]) and the personalization channel ([`sm`]).
 #![deny(missing_docs)]
 
 pub mod apdu;
 pub mod atr;
 pub mod card;
+pub mod crypto;
 pub mod fs;
+pub mod issuer;
 pub mod sample;
 pub mod security;
+pub mod sm;
 pub mod tlv;
