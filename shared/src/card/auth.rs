@@ -5,13 +5,12 @@
 //! challenge) over the card's last challenge, which it uses up either way. Keys are used only
 //! for what their usage allows, so no key serves both directions.
 
-use aes::{Aes128, Aes192, Aes256};
-use cmac::{Cmac, Mac};
 use rand::RngCore;
 
 use super::session::Challenge;
 use super::{Card, Outcome};
 use crate::apdu::{Command, Status};
+use crate::crypto::AesKey;
 use crate::security::{KeyAlgorithm, KeyRef, KeyUsage, SecretBytes};
 
 /// The longest data INTERNAL AUTHENTICATE takes.
@@ -101,18 +100,9 @@ pub(super) fn cmac(
     key: &SecretBytes,
     data: &[u8],
 ) -> Result<[u8; 16], Status> {
-    fn mac<M: Mac + cmac::digest::KeyInit>(key: &[u8], data: &[u8]) -> Result<[u8; 16], Status> {
-        let mut mac = <M as cmac::digest::KeyInit>::new_from_slice(key)
-            .map_err(|_| Status::ReferenceDataNotUsable)?;
-        mac.update(data);
-        let tag = mac.finalize().into_bytes();
-        tag.as_slice()
-            .try_into()
-            .map_err(|_| Status::NoPreciseDiagnosis)
+    let key = AesKey::from_bytes(key.expose()).map_err(|_| Status::ReferenceDataNotUsable)?;
+    if key.size().key_len() != algorithm.key_len() {
+        return Err(Status::ReferenceDataNotUsable);
     }
-    match algorithm {
-        KeyAlgorithm::Aes128 => mac::<Cmac<Aes128>>(key.expose(), data),
-        KeyAlgorithm::Aes192 => mac::<Cmac<Aes192>>(key.expose(), data),
-        KeyAlgorithm::Aes256 => mac::<Cmac<Aes256>>(key.expose(), data),
-    }
+    Ok(key.cmac(data))
 }

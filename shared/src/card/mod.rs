@@ -21,7 +21,10 @@ use zeroize::Zeroizing;
 pub use state::{CardState, LifeCycle};
 
 use crate::apdu::{ClassKind, Command, LengthForm, SmIndication, Status};
+use crate::crypto::AesKey;
 use crate::fs::{Condition, Df, Ef, Fid, SecurityStatus};
+use crate::security::ChannelKeyMaterial;
+use crate::sm::{CardChannel, ChannelKeys};
 use session::{Chain, Session};
 
 /// How many bytes of files and data objects the card holds at most.
@@ -148,19 +151,58 @@ impl Card {
                 let outcome = self.dispatch(command, Context::default(), out);
                 self.finish(command, outcome, out, start)
             }
-            SmIndication::HeaderAuthenticated => self.secure(command),
+            SmIndication::HeaderAuthenticated => self.secure(command, out),
             SmIndication::Proprietary | SmIndication::HeaderNotAuthenticated => {
                 Status::SecureMessagingNotSupported
             }
         }
     }
 
-    /// The personalization channel. Until secure messaging lands, no card offers it.
-    fn secure(&mut self, _command: &Command) -> Status {
+    /// The personalization channel: a pre-initialized card unwraps the command (MAC checked
+    /// before anything else), runs it with the channel's authority and wraps the answer. The
+    /// channel starts at power-on and reset; after a secure messaging error it stays closed.
+    fn secure(&mut self, command: &Command, out: &mut Vec<u8>) -> Status {
         match self.state.life_cycle {
-            LifeCycle::Operational => Status::ConditionsOfUseNotSatisfied,
-            _ => Status::SecureMessagingNotSupported,
+            LifeCycle::Initialisation => {}
+            LifeCycle::Creation => return Status::SecureMessagingNotSupported,
+            LifeCycle::Operational | LifeCycle::Terminated => {
+                return Status::ConditionsOfUseNotSatisfied;
+            }
         }
+        let mut channel = match self.session.channel.take() {
+            Some(channel) => channel,
+            None => match self.state.keys.channel.as_ref().map(open_channel) {
+                Some(Ok(channel)) => channel,
+                _ => return Status::SecureMessagingNotSupported,
+            },
+        };
+        let status = match channel.unwrap_command(command) {
+            Err(status) => status,
+            Ok(plain) => {
+                let mut data = Zeroizing::new(Vec::new());
+                let status = match Command::parse(&plain) {
+                    Err(error) => error.status(),
+                    Ok(inner) if inner.class.byte() != 0x00 => Status::ClassNotSupported,
+                    Ok(inner) => {
+                        let outcome = self.dispatch(&inner, Context { channel: true }, &mut data);
+                        let status = self.finish(&inner, outcome, &mut data, 0);
+                        // What did not fit stays protected: nothing is left for a plain GET
+                        // RESPONSE.
+                        self.session.pending.clear();
+                        status
+                    }
+                };
+                let wrapped = channel.wrap_response(&data, status);
+                let (body, sw) = wrapped.split_at(wrapped.len().saturating_sub(2));
+                out.extend_from_slice(body);
+                match sw {
+                    [sw1, sw2] => Status::from([*sw1, *sw2]),
+                    _ => Status::NoPreciseDiagnosis,
+                }
+            }
+        };
+        self.session.channel = Some(channel);
+        status
     }
 
     /// Calls the instruction's handler.
@@ -380,6 +422,13 @@ enum Chaining {
     Done(Zeroizing<Vec<u8>>),
     /// The chain broke.
     Refused(Status),
+}
+
+/// The card side of the personalization channel, keyed with the card's channel keys.
+fn open_channel(keys: &ChannelKeyMaterial) -> Result<CardChannel, Status> {
+    let enc = AesKey::from_bytes(keys.enc.expose()).map_err(|_| Status::ReferenceDataNotUsable)?;
+    let mac = AesKey::from_bytes(keys.mac.expose()).map_err(|_| Status::ReferenceDataNotUsable)?;
+    Ok(CardChannel::new(ChannelKeys::from_keys(enc, mac)))
 }
 
 /// `61xx` for `remaining` bytes (`6100` for 256 or more).

@@ -4,6 +4,7 @@
 use zeroize::Zeroizing;
 
 use crate::fs::{DfPath, Fid};
+use crate::sm::CardChannel;
 
 /// The transient state of one card session.
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub(crate) struct Session {
     pub pending: Zeroizing<Vec<u8>>,
     /// A command chain being received.
     pub chain: Option<Chain>,
+    /// The personalization channel, once the first protected command opened it.
+    pub channel: Option<CardChannel>,
 }
 
 /// A challenge the card sent.
@@ -56,6 +59,7 @@ impl Session {
             challenge: None,
             pending: Zeroizing::new(Vec::new()),
             chain: None,
+            channel: None,
         }
     }
 }

@@ -4,11 +4,14 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::apdu::Response;
+use crate::crypto::AesKey;
 use crate::fs::fcp::{df_fcp, ef_fcp};
 use crate::fs::{
     AccessRules, Aid, DataObjectRules, EfBody, FileState, Operation, RecordFile, RecordKind, Sfi,
 };
 use crate::security::{KeyAlgorithm, SecretBytes};
+use crate::sm::{self, ChannelKeys, TerminalChannel};
 
 /// Runs `script` against `card`: one `COMMAND -> RESPONSE` per line (hex, spaces ignored), `?`
 /// for a nibble that may be anything; `#` starts a comment.
@@ -634,10 +637,7 @@ fn life_cycle_of_files() {
 fn pre_initialization_and_the_channel() {
     let mut card = Card::blank();
     preinitialize(&mut card);
-    run(
-        &mut card,
-        "00DA0103 44 C020 000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F C120 202122232425262728292A2B2C2D2E2F303132333435363738393A3B3C3D3E3F -> 9000",
-    );
+    run(&mut card, CHANNEL_KEYS);
     assert_eq!(card.state().life_cycle, LifeCycle::Initialisation);
     assert_eq!(card.atr(), crate::atr::atr(0x03));
     run(
@@ -653,11 +653,114 @@ fn pre_initialization_and_the_channel() {
              00440000023F00 -> 6982
              00A4000C023F00 -> 9000
              00E00000 0C 620A 820101 83027001 800104 -> 6982
-             # secure messaging without the channel's keys loaded in this build
-             0CB0000000 -> 6882
+             # secure messaging: protected commands only; proprietary SM is not offered
+             0CB0000000 -> 6987
              04B0000000 -> 6882"
         ),
     );
+}
+
+/// The terminal side of the channel for the keys `channel_keys_command` loads.
+fn terminal(enc: u8, mac: u8) -> TerminalChannel {
+    let key = |first: u8| AesKey::aes256(&std::array::from_fn(|i| first + i as u8));
+    TerminalChannel::new(ChannelKeys::from_keys(key(enc), key(mac)))
+}
+
+const CHANNEL_KEYS: &str = "00DA0103 44 C020 000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F C120 202122232425262728292A2B2C2D2E2F303132333435363738393A3B3C3D3E3F -> 9000";
+
+/// Sends `command` through `terminal`'s channel; the card's plain answer.
+fn protected(
+    card: &mut Card,
+    terminal: &mut TerminalChannel,
+    command: &str,
+) -> Result<Response, sm::SmError> {
+    let command = hex::decode(command.replace(' ', "")).unwrap();
+    let wrapped = terminal.wrap_command(&Command::parse(&command).unwrap())?;
+    terminal.unwrap_response(&card.transmit(&wrapped))
+}
+
+#[test]
+fn personalization_through_the_channel() {
+    let mut card = Card::blank();
+    preinitialize(&mut card);
+    run(&mut card, CHANNEL_KEYS);
+    card.reset();
+    let mut channel = terminal(0x00, 0x20);
+    for command in [
+        "00A4080C0450005001".to_string(),
+        "00D6000002 AAAA".into(),
+        "00A4080C0460006001".into(),
+        "00D6000002 BBBB".into(),
+        format!("0024010108{PIN}"),
+        format!("0024010208{PUK}"),
+        format!("00DA010415 830101 8F10{KEY_01}"),
+        "00A4000C023F00".into(),
+    ] {
+        let response = protected(&mut card, &mut channel, &command).unwrap();
+        assert_eq!(response.status, Status::Success, "{command}");
+    }
+    // Reads through the channel answer protected data; wrong references their status.
+    let read = protected(&mut card, &mut channel, "00A4080C0460006001").unwrap();
+    assert_eq!(read.status, Status::Success);
+    let read = protected(&mut card, &mut channel, "00B0000004").unwrap();
+    assert_eq!(
+        (read.data.as_slice(), read.status),
+        (&[0xBB, 0xBB, 0x43, 0x52][..], Status::Success)
+    );
+    let missing = protected(&mut card, &mut channel, "00A4000C029999").unwrap();
+    assert_eq!(missing.status, Status::FileNotFound);
+    // Plain commands in between leave the channel alone.
+    run(&mut card, "00A4000C023F00 -> 9000");
+    let activate = protected(&mut card, &mut channel, "00440000023F00").unwrap();
+    assert_eq!(activate.status, Status::Success);
+    assert_eq!(card.state().life_cycle, LifeCycle::Operational);
+    card.reset();
+    run(
+        &mut card,
+        &format!(
+            "00A4080C0450005001 -> 9000
+             00B0000002 -> AAAA 9000
+             00A4080C0460006001 -> 9000
+             00B0000002 -> 6982
+             0020000108{PIN} -> 9000
+             00B0000002 -> BBBB 9000"
+        ),
+    );
+    // The channel is closed for good.
+    let mut channel = terminal(0x00, 0x20);
+    assert!(matches!(
+        protected(&mut card, &mut channel, "00A4000C023F00"),
+        Err(sm::SmError::Unprotected(
+            Status::ConditionsOfUseNotSatisfied
+        ))
+    ));
+}
+
+#[test]
+fn another_cards_channel_writes_nothing() {
+    let mut card = Card::blank();
+    preinitialize(&mut card);
+    run(&mut card, CHANNEL_KEYS);
+    card.reset();
+    let before = card.state().clone();
+    let mut wrong = terminal(0x01, 0x20);
+    assert!(matches!(
+        protected(&mut card, &mut wrong, "00D6000002 AAAA"),
+        Err(sm::SmError::Unprotected(Status::SmDataObjectsIncorrect))
+    ));
+    assert_eq!(card.state(), &before);
+    // The card closed its side: even the right keys fail until the next reset.
+    let mut right = terminal(0x00, 0x20);
+    assert!(protected(&mut card, &mut right, "00A4000C023F00").is_err());
+    card.reset();
+    let mut right = terminal(0x00, 0x20);
+    assert_eq!(
+        protected(&mut card, &mut right, "00A4000C023F00")
+            .unwrap()
+            .status,
+        Status::Success
+    );
+    assert_eq!(card.state(), &before);
 }
 
 #[test]
