@@ -1,5 +1,6 @@
 //! The card OS in-process: a typical application session (SELECT DF, SELECT EF, READ BINARY of
 //! 256 bytes, VERIFY) on the sample card. Target: 1,000,000 APDUs/s or more on one core.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use vsc_core::sample;

@@ -3,7 +3,6 @@
 //!
 //! Data preparation runs about 60 such commands per card; at 10 000 cards/s on 2 cores that is
 //! 300 000 round trips per second per core, about 3 µs each with nothing else to do.
-
 #![allow(
     clippy::unwrap_used,
     reason = "a benchmark can only stop on a failed step, as a test does"

@@ -1,6 +1,7 @@
 //! A short, printed session with the in-process card OS: a blank chip is pre-initialized and
 //! personalized in plain, then an application reads public data, is refused private data,
 //! verifies the PIN and reads it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
 
 use vsc_core::apdu::{Response, Status};
 use vsc_core::card::Card;

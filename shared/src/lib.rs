@@ -12,6 +12,8 @@ pub mod atr;
 pub mod card;
 pub mod crypto;
 pub mod fs;
+pub mod image;
+pub mod inspect;
 pub mod issuer;
 pub mod sample;
 pub mod security;

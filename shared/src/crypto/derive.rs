@@ -21,6 +21,9 @@ pub enum SealedArea {
     SecretKeys,
     /// The password area: PIN and PUK with their counters.
     Passwords,
+    /// A transcript that carries secrets in clear (the pre-initialization transcript loads the
+    /// channel keys), as the VSC store keeps it.
+    Transcript,
 }
 
 /// What an AES key is derived for.
@@ -48,6 +51,8 @@ pub enum Label {
     Seal(SealedArea),
     /// An AES key.
     Key(KeyLabel),
+    /// The HMAC-SHA256 key that authenticates a whole VSC image: 32 bytes.
+    ImageMac,
 }
 
 impl Label {
@@ -57,6 +62,8 @@ impl Label {
             Label::Seal(SealedArea::Private) => "vsc/v1/seal/private".into(),
             Label::Seal(SealedArea::SecretKeys) => "vsc/v1/seal/secret-keys".into(),
             Label::Seal(SealedArea::Passwords) => "vsc/v1/seal/passwords".into(),
+            Label::Seal(SealedArea::Transcript) => "vsc/v1/seal/transcript".into(),
+            Label::ImageMac => "vsc/v1/image/mac".into(),
             Label::Key(KeyLabel::SmEnc) => "vsc/v1/sm/k-enc".into(),
             Label::Key(KeyLabel::SmMac) => "vsc/v1/sm/k-mac".into(),
             Label::Key(KeyLabel::KeyObject { reference, size }) => {
@@ -69,7 +76,7 @@ impl Label {
     pub fn output_len(self) -> usize {
         match self {
             Label::Seal(_) => 64,
-            Label::Key(KeyLabel::SmEnc | KeyLabel::SmMac) => 32,
+            Label::Key(KeyLabel::SmEnc | KeyLabel::SmMac) | Label::ImageMac => 32,
             Label::Key(KeyLabel::KeyObject { size, .. }) => size.key_len(),
         }
     }
@@ -120,6 +127,8 @@ mod tests {
             Label::Seal(SealedArea::Private),
             Label::Seal(SealedArea::SecretKeys),
             Label::Seal(SealedArea::Passwords),
+            Label::Seal(SealedArea::Transcript),
+            Label::ImageMac,
             Label::Key(KeyLabel::SmEnc),
             Label::Key(KeyLabel::SmMac),
         ];

@@ -9,7 +9,7 @@ mod aes_key;
 mod derive;
 mod master_key;
 mod seal;
-mod sha256;
+pub(crate) mod sha256;
 
 pub use aes_key::{AesKey, AesKeySize, BLOCK_LEN};
 pub use derive::{KeyLabel, Label, SealedArea, derive};
