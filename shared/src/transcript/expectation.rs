@@ -106,6 +106,13 @@ impl Expectation {
         if text == "*" {
             return Ok(Expectation::any());
         }
+        // Most responses are exact: decode them without building a care mask.
+        if let Ok(response) = hexdigits::decode(text) {
+            return match response.len() {
+                0 | 1 => Err(ExpectationFault::NoStatusWord(response.len())),
+                _ => Ok(Expectation(Expected::Exact(response))),
+            };
+        }
         let (value, care) = hexdigits::decode_pattern(text).map_err(ExpectationFault::Hex)?;
         if value.len() < 2 {
             return Err(ExpectationFault::NoStatusWord(value.len()));

@@ -234,6 +234,11 @@ impl Extension {
 /// The rule for free text (comments, extension values): it must survive a print and a parse
 /// unchanged, and an editor that strips trailing blanks must not silently alter it.
 pub(super) fn check_text(text: &str) -> Result<(), ValueError> {
+    let bytes = text.as_bytes();
+    let printable_ascii = bytes.iter().all(|b| (0x20..0x7F).contains(b));
+    if printable_ascii && bytes.first().is_some_and(|b| *b != b' ') && bytes.last() != Some(&b' ') {
+        return Ok(());
+    }
     let clean = !text.is_empty() && !text.chars().any(char::is_control) && text.trim() == text;
     if clean { Ok(()) } else { Err(ValueError::Text) }
 }

@@ -77,59 +77,74 @@ pub(super) fn encode_pattern_into(value: &[u8], care: &[u8], out: &mut Vec<u8>) 
 /// Decodes uppercase hex, no wildcard.
 pub(super) fn decode(text: &str) -> Result<Vec<u8>, HexFault> {
     let digits = text.as_bytes();
-    check_even(digits)?;
-    let mut out = Vec::with_capacity(digits.len() / 2);
-    for (index, pair) in digits.chunks_exact(2).enumerate() {
-        let high = nibble(pair[0], 2 * index)?;
-        let low = nibble(pair[1], 2 * index + 1)?;
-        if high == WILD {
-            return Err(HexFault::Wildcard { index: 2 * index });
-        }
-        if low == WILD {
-            return Err(HexFault::Wildcard {
-                index: 2 * index + 1,
-            });
-        }
-        out.push(high << 4 | low);
+    if digits.len() % 2 == 1 {
+        return Err(first_fault(digits, false));
+    }
+    // Arithmetic without branches, so the loop vectorizes; the culprit of a failure is looked
+    // for afterwards.
+    let mut out = vec![0; digits.len() / 2];
+    let mut valid = true;
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let (high, high_valid) = upper_digit(pair[0]);
+        let (low, low_valid) = upper_digit(pair[1]);
+        valid &= high_valid & low_valid;
+        *byte = high << 4 | low;
+    }
+    if !valid {
+        return Err(first_fault(digits, false));
     }
     Ok(out)
+}
+
+/// The value of an uppercase hex digit, and whether it is one.
+fn upper_digit(digit: u8) -> (u8, bool) {
+    let decimal = digit.wrapping_sub(b'0');
+    let letter = digit.wrapping_sub(b'A');
+    let is_decimal = decimal < 10;
+    let value = if is_decimal {
+        decimal
+    } else {
+        letter.wrapping_add(10)
+    };
+    (value, is_decimal | (letter < 6))
 }
 
 /// Decodes uppercase hex with `?` nibbles into the value (wild nibbles zero) and the care mask
 /// (`F` per fixed nibble, `0` per wild one).
 pub(super) fn decode_pattern(text: &str) -> Result<(Vec<u8>, Vec<u8>), HexFault> {
     let digits = text.as_bytes();
-    check_even(digits)?;
+    if digits.len() % 2 == 1 {
+        return Err(first_fault(digits, true));
+    }
     let mut value = Vec::with_capacity(digits.len() / 2);
     let mut care = Vec::with_capacity(digits.len() / 2);
-    for (index, pair) in digits.chunks_exact(2).enumerate() {
-        let (high, high_care) = pattern_nibble(nibble(pair[0], 2 * index)?);
-        let (low, low_care) = pattern_nibble(nibble(pair[1], 2 * index + 1)?);
+    for pair in digits.chunks_exact(2) {
+        let (high, high_care) = pattern_nibble(NIBBLES[usize::from(pair[0])]);
+        let (low, low_care) = pattern_nibble(NIBBLES[usize::from(pair[1])]);
+        if (high | low) & 0xF0 != 0 {
+            return Err(first_fault(digits, true));
+        }
         value.push(high << 4 | low);
         care.push(high_care << 4 | low_care);
     }
     Ok((value, care))
 }
 
-fn check_even(digits: &[u8]) -> Result<(), HexFault> {
-    // A non-ASCII character counts as one culprit, not as its UTF-8 bytes: report it first.
-    if let Some(index) = digits.iter().position(|b| !b.is_ascii()) {
-        return Err(HexFault::NotHex { index });
+/// The first reason `digits` do not decode, in reading order; an odd count only when every
+/// character is fine.
+fn first_fault(digits: &[u8], wild_allowed: bool) -> HexFault {
+    for (index, digit) in digits.iter().enumerate() {
+        match NIBBLES[usize::from(*digit)] {
+            INVALID => return HexFault::NotHex { index },
+            LOWER => return HexFault::Lowercase { index },
+            WILD if !wild_allowed => return HexFault::Wildcard { index },
+            _ => {}
+        }
     }
-    if digits.len() % 2 == 1 {
-        return Err(HexFault::OddCount(digits.len()));
-    }
-    Ok(())
+    HexFault::OddCount(digits.len())
 }
 
-fn nibble(digit: u8, index: usize) -> Result<u8, HexFault> {
-    match NIBBLES[usize::from(digit)] {
-        INVALID => Err(HexFault::NotHex { index }),
-        LOWER => Err(HexFault::Lowercase { index }),
-        value => Ok(value),
-    }
-}
-
+/// A wild nibble as value 0, care 0; anything else as itself, care `F`.
 fn pattern_nibble(value: u8) -> (u8, u8) {
     if value == WILD { (0, 0) } else { (value, 0x0F) }
 }

@@ -63,9 +63,9 @@ impl Transcript {
     pub fn parse(text: &str) -> Result<Transcript, TranscriptError> {
         match parse::parse(text, parse::Mode::Finished)? {
             Recovered::Finished(transcript) => Ok(transcript),
-            // The finished mode reports a missing trailer as an error instead.
-            Recovered::Unfinished(unfinished) => Err(TranscriptError::DigestMissing {
-                line: unfinished.transcript.steps.len(),
+            // The finished mode never gives this: it reports a missing trailer as an error.
+            Recovered::Unfinished(_) => Err(TranscriptError::DigestMissing {
+                line: text.lines().count() + 1,
             }),
         }
     }

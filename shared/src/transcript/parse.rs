@@ -6,7 +6,7 @@ use super::hexdigits::{self, HexFault};
 use super::print::{self, MAGIC_LINE};
 use super::{
     Atr, Channel, CommandApdu, Comment, Digest, Expectation, Extension, Header, Kind, ProfileRef,
-    Recovered, ResetKind, Step, Transcript, TranscriptError, Uid, Unfinished,
+    Recovered, Step, Transcript, TranscriptError, Uid, Unfinished,
 };
 
 /// Whether text without a trailer is an error or an unfinished recording.
@@ -22,6 +22,7 @@ pub(super) fn parse(text: &str, mode: Mode) -> Result<Recovered, TranscriptError
         pos: 0,
         number: 0,
         mode,
+        has_cr: text.as_bytes().contains(&b'\r'),
     };
     let header = parse_header(&mut lines)?;
     let mut steps = Vec::new();
@@ -31,23 +32,18 @@ pub(super) fn parse(text: &str, mode: Mode) -> Result<Recovered, TranscriptError
         let Some(line) = lines.next()? else {
             return end_without_trailer(text, mode, &lines, header, steps, pending);
         };
-        match line.text.as_bytes()[0] {
-            b'#' => {
+        match classify(&line)? {
+            StepLine::Comment(text) => {
                 if let Some((previous, _)) = pending {
                     return Err(TranscriptError::CommentWithoutStep {
                         line: previous.number,
                     });
                 }
-                let comment = Comment::new(marker_value(&line)?).map_err(|source| {
-                    TranscriptError::BadValue {
-                        line: line.number,
-                        source,
-                    }
-                })?;
+                let comment = Comment::new(text).map_err(|source| bad_value(line, source))?;
                 pending = Some((line, comment));
             }
-            b'>' => {
-                let command = parse_command(&line)?;
+            StepLine::Command(hex) => {
+                let command = parse_command(&line, hex)?;
                 let Some(response) = lines.next()? else {
                     if mode == Mode::MaybeUnfinished {
                         let start = pending.as_ref().map_or(line.start, |(c, _)| c.start);
@@ -55,55 +51,74 @@ pub(super) fn parse(text: &str, mode: Mode) -> Result<Recovered, TranscriptError
                     }
                     return Err(TranscriptError::CommandWithoutExpectation { line: line.number });
                 };
-                if !response.text.starts_with('<') {
+                let StepLine::Response(pattern) = classify(&response)? else {
                     return Err(TranscriptError::CommandWithoutExpectation { line: line.number });
-                }
-                let expect = parse_expectation(&response, header.kind)?;
+                };
                 steps.push(Step::Command {
                     comment: pending.take().map(|(_, comment)| comment),
                     command,
-                    expect,
+                    expect: parse_expectation(&response, pattern, header.kind)?,
                 });
             }
-            b'<' => {
+            StepLine::Response(_) => {
                 return Err(TranscriptError::ExpectationWithoutCommand { line: line.number });
             }
-            _ => {
-                if let Some(value) = keyword_value(&line, "reset")? {
-                    let kind: ResetKind =
-                        value.parse().map_err(|source| TranscriptError::BadValue {
-                            line: line.number,
-                            source,
-                        })?;
-                    steps.push(Step::Reset {
-                        comment: pending.take().map(|(_, comment)| comment),
-                        kind,
+            StepLine::Reset(kind) => steps.push(Step::Reset {
+                comment: pending.take().map(|(_, comment)| comment),
+                kind: kind.parse().map_err(|source| bad_value(line, source))?,
+            }),
+            StepLine::Trailer(digest) => {
+                if let Some((comment, _)) = pending {
+                    return Err(TranscriptError::CommentWithoutStep {
+                        line: comment.number,
                     });
-                } else if let Some(value) = keyword_value(&line, "sha256")? {
-                    if let Some((comment, _)) = pending {
-                        return Err(TranscriptError::CommentWithoutStep {
-                            line: comment.number,
-                        });
-                    }
-                    check_trailer(text, &line, value)?;
-                    if lines.next_raw().is_some() {
-                        return Err(TranscriptError::TrailingContent {
-                            line: line.number + 1,
-                        });
-                    }
-                    return Ok(Recovered::Finished(Transcript { header, steps }));
-                } else if steps.is_empty() && pending.is_none() {
-                    let key = line.text.split(' ').next().unwrap_or_default();
-                    return Err(TranscriptError::UnknownHeaderField {
-                        line: line.number,
-                        key: key.to_owned(),
-                    });
-                } else {
-                    return Err(TranscriptError::UnknownLine { line: line.number });
                 }
+                check_trailer(text, &line, digest)?;
+                if lines.next_raw().is_some() {
+                    return Err(TranscriptError::TrailingContent {
+                        line: line.number + 1,
+                    });
+                }
+                return Ok(Recovered::Finished(Transcript { header, steps }));
             }
+            // Before any step, an unknown line is most likely a header field.
+            StepLine::Other if steps.is_empty() && pending.is_none() => {
+                let key = line.text.split(' ').next().unwrap_or_default();
+                return Err(TranscriptError::UnknownHeaderField {
+                    line: line.number,
+                    key: key.to_owned(),
+                });
+            }
+            StepLine::Other => return Err(TranscriptError::UnknownLine { line: line.number }),
         }
     }
+}
+
+/// What a line after the header is, by its first character or keyword, and its value.
+enum StepLine<'a> {
+    Comment(&'a str),
+    Command(&'a str),
+    Response(&'a str),
+    Reset(&'a str),
+    Trailer(&'a str),
+    Other,
+}
+
+fn classify<'a>(line: &Line<'a>) -> Result<StepLine<'a>, TranscriptError> {
+    Ok(match line.text.as_bytes().first() {
+        Some(b'#') => StepLine::Comment(marker_value(line)?),
+        Some(b'>') => StepLine::Command(marker_value(line)?),
+        Some(b'<') => StepLine::Response(marker_value(line)?),
+        _ => {
+            if let Some(kind) = keyword_value(line, "reset")? {
+                StepLine::Reset(kind)
+            } else if let Some(digest) = keyword_value(line, "sha256")? {
+                StepLine::Trailer(digest)
+            } else {
+                StepLine::Other
+            }
+        }
+    })
 }
 
 /// One line, without its LF.
@@ -122,6 +137,8 @@ struct Lines<'a> {
     pos: usize,
     number: usize,
     mode: Mode,
+    /// Whether a CR is anywhere: lines are searched for one only then.
+    has_cr: bool,
 }
 
 impl<'a> Lines<'a> {
@@ -142,7 +159,7 @@ impl<'a> Lines<'a> {
                 }
             };
         }
-        if line.text.contains('\r') {
+        if self.has_cr && line.text.contains('\r') {
             return Err(TranscriptError::CarriageReturn { line: line.number });
         }
         let bytes = line.text.as_bytes();
@@ -311,16 +328,19 @@ fn marker_value<'a>(line: &Line<'a>) -> Result<&'a str, TranscriptError> {
     }
 }
 
-fn parse_command(line: &Line<'_>) -> Result<CommandApdu, TranscriptError> {
-    let bytes = decode_hex(*line, 2, marker_value(line)?)?;
+fn parse_command(line: &Line<'_>, hex: &str) -> Result<CommandApdu, TranscriptError> {
+    let bytes = decode_hex(*line, 2, hex)?;
     CommandApdu::new(bytes).map_err(|source| TranscriptError::ApduMalformed {
         line: line.number,
         source,
     })
 }
 
-fn parse_expectation(line: &Line<'_>, kind: Kind) -> Result<Expectation, TranscriptError> {
-    let value = marker_value(line)?;
+fn parse_expectation(
+    line: &Line<'_>,
+    value: &str,
+    kind: Kind,
+) -> Result<Expectation, TranscriptError> {
     let expect = Expectation::parse(value).map_err(|fault| match fault {
         ExpectationFault::Hex(fault) => hex_error(*line, 2, value, fault),
         ExpectationFault::NoStatusWord(len) => TranscriptError::NoStatusWord {
