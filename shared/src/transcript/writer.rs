@@ -14,6 +14,8 @@ use super::{Digest, Header, Kind, Step, WriteError, print};
 /// off by a crash holds whole lines up to the last step written (unless the writer below
 /// buffers; flush it with [`TranscriptWriter::flush`] when that matters) and no trailer. Such a
 /// text reads back only through [`super::Transcript::recover`], which reports it unfinished.
+/// After an I/O error the recording is broken (part of a step may be written): drop the
+/// writer.
 pub struct TranscriptWriter<W: Write> {
     out: W,
     hasher: Sha256,
