@@ -119,6 +119,16 @@ pub enum TranscriptError {
         /// The key.
         key: String,
     },
+    /// A header field again, or after the fields that follow it.
+    #[error(
+        "line {line}: header field `{key}` out of place (the order is kind, uid, atr, profile, channel)"
+    )]
+    HeaderFieldOutOfPlace {
+        /// The line.
+        line: usize,
+        /// The key.
+        key: String,
+    },
     /// A session transcript names a profile.
     #[error("line {line}: a session transcript has no profile")]
     UnexpectedProfile {
@@ -268,6 +278,7 @@ impl TranscriptError {
             | BadWhitespace { line }
             | MissingHeaderField { line, .. }
             | UnknownHeaderField { line, .. }
+            | HeaderFieldOutOfPlace { line, .. }
             | UnexpectedProfile { line }
             | DuplicateExtension { line, .. }
             | BadValue { line, .. }

@@ -9,6 +9,9 @@ use super::{
     Recovered, Step, Transcript, TranscriptError, Uid, Unfinished,
 };
 
+/// The header fields, in their order.
+const HEADER_KEYS: [&str; 5] = ["kind", "uid", "atr", "profile", "channel"];
+
 /// Whether text without a trailer is an error or an unfinished recording.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mode {
@@ -83,10 +86,12 @@ pub(super) fn parse(text: &str, mode: Mode) -> Result<Recovered, TranscriptError
             }
             // Before any step, an unknown line is most likely a header field.
             StepLine::Other if steps.is_empty() && pending.is_none() => {
-                let key = line.text.split(' ').next().unwrap_or_default();
-                return Err(TranscriptError::UnknownHeaderField {
-                    line: line.number,
-                    key: key.to_owned(),
+                let key = line.text.split(' ').next().unwrap_or_default().to_owned();
+                let line = line.number;
+                return Err(if HEADER_KEYS.contains(&key.as_str()) {
+                    TranscriptError::HeaderFieldOutOfPlace { line, key }
+                } else {
+                    TranscriptError::UnknownHeaderField { line, key }
                 });
             }
             StepLine::Other => return Err(TranscriptError::UnknownLine { line: line.number }),

@@ -139,6 +139,26 @@ fn unknown_header_field() {
 }
 
 #[test]
+fn header_field_out_of_place() {
+    let body = format!("{HEAD}kind session\n");
+    assert_eq!(
+        sealed_error(&body),
+        TranscriptError::HeaderFieldOutOfPlace {
+            line: 7,
+            key: "kind".into()
+        }
+    );
+    let body = format!("{HEAD}x-batch 1\nprofile eid-demo 3\n");
+    assert_eq!(
+        sealed_error(&body),
+        TranscriptError::HeaderFieldOutOfPlace {
+            line: 8,
+            key: "profile".into()
+        }
+    );
+}
+
+#[test]
 fn unexpected_profile() {
     let body = SESSION_HEAD.replace("channel", "profile eid-demo 3\nchannel");
     assert_eq!(
