@@ -60,6 +60,9 @@ fn bench(c: &mut Criterion) {
             black_box(black_box(&transcript).encode_into(&mut buffer));
         })
     });
+    group.bench_function("encode (new String + digest)", |b| {
+        b.iter(|| black_box(black_box(&transcript).encode()))
+    });
     group.bench_function("to_string", |b| {
         b.iter(|| black_box(black_box(&transcript).to_string()))
     });

@@ -95,6 +95,17 @@ impl Transcript {
         digest
     }
 
+    /// The canonical text and its digest, built in one buffer (`to_string` copies it once
+    /// more through the formatter).
+    pub fn encode(&self) -> (String, Digest) {
+        let mut out = Vec::with_capacity(256 + 160 * self.steps.len());
+        let digest = self.encode_into(&mut out);
+        // Every byte comes from hex digits, keywords and `String`s: always UTF-8.
+        let text = String::from_utf8(out)
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
+        (text, digest)
+    }
+
     /// Whether the transcript keeps the rules that parsing enforces across fields: a profile
     /// exactly for non-session kinds, unchecked responses only in sessions. A transcript that
     /// breaks them still prints, but its text does not parse.

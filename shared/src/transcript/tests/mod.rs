@@ -115,6 +115,7 @@ fn prints_the_canonical_text() {
     let digest = sample().encode_into(&mut bytes);
     assert_eq!(&bytes[6..], text.as_bytes());
     assert_eq!(digest.0[..], Sha256::digest(SAMPLE_BODY)[..]);
+    assert_eq!(sample().encode(), (text, digest));
 }
 
 #[test]
