@@ -4,7 +4,8 @@
 //! the tests: the APDU codec and status words ([`apdu`]), BER-TLV helpers ([`tlv`]), the
 //! ISO 7816-4 file system ([`fs`]), passwords and keys ([`security`]), the answer to reset
 //! ([`atr`]), the card OS itself ([`card`]), the cryptography ([`crypto`]), the issuer key file
-//! ([`issuer`]) and the personalization channel ([`sm`]).
+//! ([`issuer`]), the personalization channel ([`sm`]), VSC images ([`image`]) and their
+//! description ([`inspect`]), and APDU transcripts ([`transcript`]).
 #![deny(missing_docs)]
 
 pub mod apdu;
@@ -19,3 +20,4 @@ pub mod sample;
 pub mod security;
 pub mod sm;
 pub mod tlv;
+pub mod transcript;
