@@ -18,7 +18,7 @@ pub enum ConnectionError {
     #[error("connection closed in the middle of a frame ({0} bytes of it received)")]
     ClosedMidFrame(usize),
     /// A reply that does not fit a frame.
-    #[error("cannot frame the reply: {0}")]
+    #[error(transparent)]
     Frame(#[from] FrameError),
     /// The socket failed.
     #[error(transparent)]
