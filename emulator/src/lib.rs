@@ -16,3 +16,5 @@ pub mod vpcd;
 pub use backoff::Backoff;
 pub use card::{NULL_CARD_ATR, NullCard, VirtualCard};
 pub use server::{Endpoint, ServeError, VPCD_PORT, serve, serve_slots};
+pub mod record;
+pub mod vsc;

@@ -87,6 +87,12 @@ impl Card {
         self.session = Session::new();
     }
 
+    /// Whether the current DF is DF.PRIVATE or lies under it: what the last command read or
+    /// wrote there is private data (recorders mask it).
+    pub fn in_private_area(&self) -> bool {
+        self.session.df.fids().first() == Some(&Fid::DF_PRIVATE)
+    }
+
     /// Whether the persistent state changed since the last call (and forget it did).
     /// A host that persists the card saves it when this says so, before it sends the response.
     pub fn take_changed(&mut self) -> bool {

@@ -1,0 +1,234 @@
+//! `--record FILE`: the session written as a transcript (kind `session`, docs/transcript-format.md)
+//! as it happens, one step per APDU, without vpcd's GET ATR polls.
+//!
+//! A recording is a clear file, so it masks what is secret: the data of VERIFY, CHANGE
+//! REFERENCE DATA and RESET RETRY COUNTER and of key and password loads (PUT DATA `01xx`) is
+//! replaced by zero bytes of the same length; what a plain command wrote into or read from the
+//! private area shows as zero bytes or `?` nibbles; challenges (random) show as `?`. Secure
+//! messaging is recorded as sent: it is already encrypted. Status words are always exact.
+
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::path::Path;
+
+use vsc_core::apdu::{Command, SmIndication};
+use vsc_core::card::{Card, LifeCycle};
+use vsc_core::transcript::{
+    Atr, Channel, CommandApdu, Expectation, Header, Kind, ResetKind, Step, TranscriptWriter, Uid,
+};
+
+/// A session being recorded.
+pub struct Recorder {
+    writer: Option<TranscriptWriter<BufWriter<File>>>,
+    /// A reset seen since the last APDU, written before the next one.
+    pending_reset: Option<ResetKind>,
+    /// Whether an APDU was recorded yet (resets before the first one are the start itself).
+    started: bool,
+}
+
+impl Recorder {
+    /// Starts a recording of `card` at `path` (replacing what is there).
+    pub fn create(path: &Path, card: &Card) -> io::Result<Recorder> {
+        let invalid =
+            |e: &dyn std::fmt::Display| io::Error::new(io::ErrorKind::InvalidData, e.to_string());
+        let state = card.state();
+        let header = Header {
+            kind: Kind::Session,
+            uid: Uid(state.uid().unwrap_or_default()),
+            atr: Atr::new(card.atr()).map_err(|e| invalid(&e))?,
+            profile: None,
+            channel: if state.life_cycle == LifeCycle::Initialisation {
+                Channel::SecureMessaging
+            } else {
+                Channel::Plain
+            },
+            extensions: Vec::new(),
+        };
+        let file = BufWriter::new(File::create(path)?);
+        let writer = TranscriptWriter::new(file, &header).map_err(|e| invalid(&e))?;
+        Ok(Recorder {
+            writer: Some(writer),
+            pending_reset: None,
+            started: false,
+        })
+    }
+
+    /// Records one exchange; `private` says whether the card's current DF is in the private
+    /// area after the command.
+    pub fn exchange(&mut self, command: &[u8], response: &[u8], private: bool) {
+        if let Some(kind) = self.pending_reset.take()
+            && self.started
+        {
+            self.write(&Step::Reset {
+                comment: None,
+                kind,
+            });
+        }
+        self.started = true;
+        let Ok(parsed) = Command::parse(command) else {
+            // Malformed commands cannot be transcript steps; they are in the trace only.
+            tracing::debug!(
+                "not recorded: a malformed command of {} bytes",
+                command.len()
+            );
+            return;
+        };
+        let secrets = masks_command(&parsed, private);
+        let zeros = vec![0; parsed.data.len()];
+        let recorded = if secrets {
+            Command {
+                data: &zeros,
+                ..parsed
+            }
+        } else {
+            parsed
+        };
+        let Ok(command) = CommandApdu::from_command(&recorded) else {
+            return;
+        };
+        let mut care = vec![0xFF; response.len()];
+        if masks_response(&parsed, private) {
+            let data_len = response.len().saturating_sub(2);
+            care[..data_len].fill(0);
+        }
+        let Ok(expect) = Expectation::masked(response, &care) else {
+            return;
+        };
+        self.write(&Step::Command {
+            comment: None,
+            command,
+            expect,
+        });
+    }
+
+    /// Notes a reset (cold for a power-on), written before the next APDU.
+    pub fn reset(&mut self, cold: bool) {
+        let kind = if cold {
+            ResetKind::Cold
+        } else {
+            ResetKind::Warm
+        };
+        // A power-on after a warm reset is still one cold reset.
+        if self.pending_reset != Some(ResetKind::Cold) {
+            self.pending_reset = Some(kind);
+        }
+    }
+
+    /// Writes the digest trailer; returns how many steps were recorded.
+    pub fn finish(mut self) -> io::Result<usize> {
+        let Some(writer) = self.writer.take() else {
+            return Err(io::Error::other(
+                "the recording stopped after a write error",
+            ));
+        };
+        let steps = writer.steps_written();
+        let (file, _) = writer.finish().map_err(io::Error::other)?;
+        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        Ok(steps)
+    }
+
+    fn write(&mut self, step: &Step) {
+        let Some(writer) = &mut self.writer else {
+            return;
+        };
+        let result = writer
+            .write_step(step)
+            .map_err(io::Error::other)
+            .and_then(|()| writer.flush());
+        if let Err(error) = result {
+            tracing::error!("recording stopped: {error}");
+            self.writer = None;
+        }
+    }
+}
+
+/// Whether the command's data is secret: reference data, key and password loads, and (in plain)
+/// what is written into the private area.
+fn masks_command(command: &Command<'_>, private: bool) -> bool {
+    if command.class.secure_messaging() != SmIndication::None || command.data.is_empty() {
+        return false;
+    }
+    match command.ins {
+        0x20 | 0x24 | 0x2C => true,
+        0xDA | 0xDB if command.p1 == 0x01 => true,
+        0xD6 | 0xD7 | 0xDC | 0xE2 | 0xDA | 0xDB => private,
+        _ => false,
+    }
+}
+
+/// Whether the response's data is secret or random: private reads in plain, challenges.
+fn masks_response(command: &Command<'_>, private: bool) -> bool {
+    if command.class.secure_messaging() != SmIndication::None {
+        return false;
+    }
+    match command.ins {
+        0x84 => true,
+        0xB0 | 0xB1 | 0xB2 | 0xCA | 0xCB | 0xC0 => private,
+        _ => false,
+    }
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("recording", &self.writer.is_some())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vsc_core::transcript::Transcript;
+
+    fn transmit(card: &mut Card, recorder: &mut Recorder, hex: &str) {
+        let command = hex::decode(hex).unwrap();
+        let response = card.transmit(&command);
+        recorder.exchange(&command, &response, card.in_private_area());
+    }
+
+    #[test]
+    fn a_session_is_recorded_with_secrets_masked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("session.vsct");
+        let mut card = vsc_core::sample::card();
+        let mut recorder = Recorder::create(&path, &card).unwrap();
+        recorder.reset(true);
+        transmit(&mut card, &mut recorder, "00A4080C0450005001");
+        transmit(&mut card, &mut recorder, "00B0000010");
+        transmit(&mut card, &mut recorder, "0020000108313233343536FFFF");
+        recorder.reset(false);
+        transmit(&mut card, &mut recorder, "0020000108313233343536FFFF");
+        transmit(&mut card, &mut recorder, "00A4080C0460006001");
+        transmit(&mut card, &mut recorder, "00B0000004");
+        transmit(&mut card, &mut recorder, "0084000008");
+        assert_eq!(recorder.finish().unwrap(), 8);
+
+        let text = std::fs::read_to_string(&path).unwrap();
+        let transcript = Transcript::parse(&text).unwrap();
+        assert_eq!(transcript.header.kind, Kind::Session);
+        assert_eq!(
+            transcript.steps.len(),
+            8,
+            "7 APDUs and one reset, none before the first APDU"
+        );
+        assert!(
+            text.contains(&hex::encode_upper("ERIKA MUSTERMANN")),
+            "public data as it was"
+        );
+        assert!(!text.contains("313233343536"), "no PIN");
+        assert!(
+            !text.contains(&hex::encode_upper("Heid")),
+            "no private data"
+        );
+        assert!(text.contains("> 00200001080000000000000000\n< 9000"));
+        assert!(
+            text.contains("< ????????9000"),
+            "the private read is masked"
+        );
+        assert!(
+            text.contains("< ????????????????9000"),
+            "the challenge is masked"
+        );
+    }
+}

@@ -1,0 +1,219 @@
+//! A VSC image served as a live card: the card OS, with every change to the card saved
+//! atomically before the response leaves, and the session optionally recorded.
+
+use std::path::{Path, PathBuf};
+
+use vsc_core::apdu::Status;
+use vsc_core::card::{Card, CardState};
+use vsc_core::crypto::MasterKey;
+use vsc_core::image::{self, ImageError};
+
+use crate::card::VirtualCard;
+use crate::record::Recorder;
+
+/// A VSC in a slot.
+pub struct VscCard {
+    card: Card,
+    persistence: Persistence,
+    recorder: Option<Recorder>,
+}
+
+/// Where the card's state goes after a change.
+enum Persistence {
+    /// Served from memory only (`--read-only`, or a card made in a test).
+    None,
+    /// Saved into its image file; `saved` is what the file holds, to fall back on when a save
+    /// fails.
+    Image {
+        path: PathBuf,
+        master: MasterKey,
+        saved: Box<CardState>,
+    },
+}
+
+impl VscCard {
+    /// Opens the image at `path`; with `read_only`, changes stay in memory and are lost at exit.
+    pub fn open(path: &Path, master: MasterKey, read_only: bool) -> Result<VscCard, ImageError> {
+        let state = image::load(path, &master)?;
+        let persistence = if read_only {
+            Persistence::None
+        } else {
+            Persistence::Image {
+                path: path.to_path_buf(),
+                master,
+                saved: Box::new(state.clone()),
+            }
+        };
+        Ok(VscCard {
+            card: Card::from_state(state),
+            persistence,
+            recorder: None,
+        })
+    }
+
+    /// Serves `card` from memory.
+    pub fn in_memory(card: Card) -> VscCard {
+        VscCard {
+            card,
+            persistence: Persistence::None,
+            recorder: None,
+        }
+    }
+
+    /// Records the session from now on.
+    pub fn record(&mut self, recorder: Recorder) {
+        self.recorder = Some(recorder);
+    }
+
+    /// The card's state now.
+    pub fn state(&self) -> &CardState {
+        self.card.state()
+    }
+
+    /// Ends the recording, if any, writing its digest trailer; returns the number of steps.
+    pub fn finish_recording(&mut self) -> std::io::Result<Option<usize>> {
+        match self.recorder.take() {
+            Some(recorder) => recorder.finish().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Saves a changed card before its response leaves. When the save fails, the card falls
+    /// back to what its image holds and the command answers `6581` (memory failure): the
+    /// terminal never learns the outcome of a change that did not last.
+    fn persist(&mut self, response: &mut Vec<u8>) {
+        if !self.card.take_changed() {
+            return;
+        }
+        let Persistence::Image {
+            path,
+            master,
+            saved,
+        } = &mut self.persistence
+        else {
+            return;
+        };
+        match image::save(path, self.card.state(), master) {
+            Ok(()) => **saved = self.card.state().clone(),
+            Err(error) => {
+                tracing::error!(
+                    "cannot save the card, answering 6581 and undoing the change: {error}"
+                );
+                self.card = Card::from_state((**saved).clone());
+                response.clear();
+                response.extend_from_slice(&Status::MemoryFailure.to_bytes());
+            }
+        }
+    }
+}
+
+impl VirtualCard for VscCard {
+    fn atr(&self) -> Vec<u8> {
+        self.card.atr()
+    }
+
+    fn transmit(&mut self, command: &[u8], response: &mut Vec<u8>) {
+        self.card.transmit_into(command, response);
+        self.persist(response);
+        if let Some(recorder) = &mut self.recorder {
+            recorder.exchange(command, response, self.card.in_private_area());
+        }
+    }
+
+    fn reset(&mut self) {
+        self.card.reset();
+        if let Some(recorder) = &mut self.recorder {
+            recorder.reset(false);
+        }
+    }
+
+    fn power_on(&mut self) {
+        self.card.reset();
+        if let Some(recorder) = &mut self.recorder {
+            recorder.reset(true);
+        }
+    }
+
+    fn power_off(&mut self) {
+        self.card.reset();
+    }
+}
+
+impl std::fmt::Debug for VscCard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VscCard")
+            .field("uid", &self.card.state().uid().map(hex::encode_upper))
+            .field(
+                "saves",
+                &matches!(self.persistence, Persistence::Image { .. }),
+            )
+            .field("records", &self.recorder.is_some())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn master() -> MasterKey {
+        MasterKey::from_bytes(&[3; 32])
+    }
+
+    fn verify_wrong(card: &mut VscCard) -> Vec<u8> {
+        let mut response = Vec::new();
+        card.transmit(b"\x00\x20\x00\x01\x08999999\xFF\xFF", &mut response);
+        response
+    }
+
+    #[test]
+    fn a_pin_try_is_saved_before_the_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("card.vsc");
+        image::save(&path, &vsc_core::sample::card().into_state(), &master()).unwrap();
+        let mut card = VscCard::open(&path, master(), false).unwrap();
+        assert_eq!(verify_wrong(&mut card), [0x63, 0xC2]);
+        let on_disk = image::load(&path, &master()).unwrap();
+        assert_eq!(
+            on_disk
+                .passwords
+                .get(vsc_core::security::PasswordRef::UserPin)
+                .unwrap()
+                .tries_left,
+            2
+        );
+    }
+
+    #[test]
+    fn read_only_cards_change_in_memory_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("card.vsc");
+        image::save(&path, &vsc_core::sample::card().into_state(), &master()).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let mut card = VscCard::open(&path, master(), true).unwrap();
+        assert_eq!(verify_wrong(&mut card), [0x63, 0xC2]);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn a_failed_save_undoes_the_change_and_answers_6581() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("card.vsc");
+        image::save(&path, &vsc_core::sample::card().into_state(), &master()).unwrap();
+        let mut card = VscCard::open(&path, master(), false).unwrap();
+        // The folder disappears: the next save cannot happen.
+        let moved = dir.path().with_extension("moved");
+        std::fs::rename(dir.path(), &moved).unwrap();
+        assert_eq!(verify_wrong(&mut card), [0x65, 0x81]);
+        assert_eq!(
+            card.state()
+                .passwords
+                .get(vsc_core::security::PasswordRef::UserPin)
+                .unwrap()
+                .tries_left,
+            3,
+            "the try did not last, so it did not count"
+        );
+        std::fs::rename(&moved, dir.path()).unwrap();
+    }
+}
