@@ -60,9 +60,10 @@ impl VscCard {
         }
     }
 
-    /// Records the session from now on.
-    pub fn record(&mut self, recorder: Recorder) {
-        self.recorder = Some(recorder);
+    /// Records the session from now on into a transcript at `path`.
+    pub fn record_into(&mut self, path: &Path) -> std::io::Result<()> {
+        self.recorder = Some(Recorder::create(path, &self.card)?);
+        Ok(())
     }
 
     /// The card's state now.

@@ -1,0 +1,235 @@
+//! `vsc-emulator inspect`: what a VSC image holds, as a tree for people or as JSON for tools.
+//! Never a PIN value, a key value or the private area's contents; without the issuer key, only
+//! what is in clear, unverified.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use vsc_core::crypto::MasterKey;
+use vsc_core::image::{self, ImageError};
+use vsc_core::inspect::{self, CardReport, FileReport};
+
+/// An image described.
+#[derive(Clone, Debug, Serialize)]
+pub struct ImageReport {
+    /// The image format version.
+    pub format_version: u16,
+    /// The file's size in bytes.
+    pub size: usize,
+    /// The check value of the issuer key the image names.
+    pub issuer_kcv: String,
+    /// Whether the MAC and every seal were verified with the issuer key.
+    pub verified: bool,
+    /// The areas that could not be opened (no key given).
+    pub sealed: Vec<String>,
+    /// The card.
+    pub card: CardReport,
+}
+
+/// Describes the image `bytes`; with `master`, everything is verified and opened first.
+pub fn describe(bytes: &[u8], master: Option<&MasterKey>) -> Result<ImageReport, ImageError> {
+    let clear = image::read_clear(bytes)?;
+    let (card, verified, sealed) = match master {
+        Some(master) => (
+            inspect::report(&image::decode(bytes, master)?),
+            true,
+            Vec::new(),
+        ),
+        None => (
+            inspect::report_files(clear.uid, clear.life_cycle.name(), &clear.fs),
+            false,
+            clear
+                .sealed
+                .iter()
+                .map(|(area, _)| area.name().to_string())
+                .collect(),
+        ),
+    };
+    Ok(ImageReport {
+        format_version: image::FORMAT_VERSION,
+        size: bytes.len(),
+        issuer_kcv: clear.issuer_kcv.to_string(),
+        verified,
+        sealed,
+        card,
+    })
+}
+
+/// The report as text: a header, the file tree, passwords and keys.
+pub fn render(report: &ImageReport) -> String {
+    let mut out = String::new();
+    let card = &report.card;
+    let _ = writeln!(out, "UID          {}", card.uid);
+    let _ = writeln!(out, "life cycle   {}", card.life_cycle);
+    let _ = writeln!(
+        out,
+        "format       version {}, {} bytes",
+        report.format_version, report.size
+    );
+    let _ = writeln!(out, "issuer key   check value {}", report.issuer_kcv);
+    if report.verified {
+        let _ = writeln!(out, "integrity    verified (MAC and every sealed area)");
+    } else {
+        let _ = writeln!(
+            out,
+            "integrity    NOT verified: no issuer key given (--key-file)"
+        );
+    }
+    let _ = writeln!(out, "\nfiles");
+    render_file(&mut out, &card.files, "", true, true);
+    if !report.sealed.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nsealed, not opened without the issuer key: {}",
+            report.sealed.join(", ")
+        );
+    }
+    if let Some(passwords) = &card.passwords {
+        let _ = writeln!(out, "\npasswords");
+        if passwords.is_empty() {
+            let _ = writeln!(out, "  none");
+        }
+        for p in passwords {
+            let state = if p.blocked {
+                "BLOCKED".to_string()
+            } else {
+                format!("{} of {} tries left", p.tries_left, p.max_tries)
+            };
+            let set = if p.set { "set" } else { "not set" };
+            let _ = writeln!(
+                out,
+                "  {} ({:02X})  {state}, {} to {} characters, {set}",
+                p.name, p.reference, p.min_length, p.max_length
+            );
+        }
+    }
+    if let Some(keys) = &card.keys {
+        let _ = writeln!(out, "\nkeys");
+        if keys.is_empty() {
+            let _ = writeln!(out, "  none");
+        }
+        for k in keys {
+            let loaded = if k.loaded { "loaded" } else { "not loaded" };
+            let _ = writeln!(
+                out,
+                "  {:02X}  {}  {}, {loaded}",
+                k.reference,
+                k.algorithm,
+                k.usage.join(", ")
+            );
+        }
+    }
+    if let Some(channel) = card.channel_keys {
+        let loaded = if channel { "loaded" } else { "none" };
+        let _ = writeln!(out, "\npersonalization channel keys: {loaded}");
+    }
+    out
+}
+
+/// The most content bytes shown per file.
+const SHOWN: usize = 48;
+
+fn render_file(out: &mut String, file: &FileReport, prefix: &str, last: bool, root: bool) {
+    let (branch, indent) = match (root, last) {
+        (true, _) => ("", String::new()),
+        (false, true) => ("└── ", format!("{prefix}    ")),
+        (false, false) => ("├── ", format!("{prefix}│   ")),
+    };
+    let mut line = format!("{prefix}{branch}{} {}", file.fid, file.kind);
+    if let Some(aid) = &file.aid {
+        let _ = write!(line, " {aid}");
+    }
+    if let Some(sfi) = file.sfi {
+        let _ = write!(line, " (SFI {sfi:02X})");
+    }
+    let _ = write!(line, ", {} bytes", file.size);
+    if let Some(records) = file.records {
+        let _ = write!(line, ", {records} records");
+    }
+    if file.state != "activated" {
+        let _ = write!(line, ", {}", file.state);
+    }
+    let rules: Vec<String> = file
+        .rules
+        .iter()
+        .map(|(op, rule)| format!("{op} {rule}"))
+        .collect();
+    let _ = writeln!(out, "{line}; {}", rules.join(", "));
+    let detail = if root { String::new() } else { indent.clone() };
+    for object in &file.data_objects {
+        let value = object
+            .value
+            .as_deref()
+            .map_or_else(|| "(private)".to_string(), |v| shown(v));
+        let _ = writeln!(
+            out,
+            "{detail}    DO {} ({} bytes) {value}",
+            object.tag, object.length
+        );
+    }
+    if let Some(content) = &file.content {
+        for (i, chunk) in content.iter().enumerate() {
+            let label = if file.records.is_some() {
+                format!("#{} ", i + 1)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(out, "{detail}    {label}{}", shown(chunk));
+        }
+    } else if file.kind != "DF" {
+        let _ = writeln!(out, "{detail}    (private)");
+    }
+    for (i, child) in file.children.iter().enumerate() {
+        render_file(out, child, &detail, i + 1 == file.children.len(), false);
+    }
+}
+
+/// Hex of up to [`SHOWN`] bytes (trailing zero bytes dropped) and its printable rendering.
+fn shown(hex_text: &str) -> String {
+    let bytes = hex::decode(hex_text).unwrap_or_default();
+    let end = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+    if end == 0 {
+        return if bytes.is_empty() {
+            "(empty)".into()
+        } else {
+            format!("(all {} bytes zero)", bytes.len())
+        };
+    }
+    let head = &bytes[..end.min(SHOWN)];
+    let more = if end > SHOWN {
+        format!(" … {} more", end - SHOWN)
+    } else {
+        String::new()
+    };
+    format!(
+        "{}{more}  \"{}\"",
+        hex::encode_upper(head),
+        inspect::printable(head)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_and_without_the_key() {
+        let master = MasterKey::from_bytes(&[5; 32]);
+        let bytes = image::encode(&vsc_core::sample::card().into_state(), &master).unwrap();
+        let open = render(&describe(&bytes, Some(&master)).unwrap());
+        assert!(open.contains("integrity    verified"));
+        assert!(open.contains("\"ERIKA MUSTERMANN\""));
+        assert!(open.contains("user PIN (01)  3 of 3 tries left, 6 to 8 characters, set"));
+        assert!(open.contains("01  AES-128  internal-authenticate, loaded"));
+        assert!(!open.contains("Heidestra"), "private contents never shown");
+        let closed = render(&describe(&bytes, None).unwrap());
+        assert!(closed.contains("NOT verified"));
+        assert!(closed.contains("sealed, not opened without the issuer key: private area"));
+        assert!(!closed.contains("passwords"));
+        let other = MasterKey::from_bytes(&[6; 32]);
+        assert!(matches!(
+            describe(&bytes, Some(&other)),
+            Err(ImageError::WrongIssuerKey { .. })
+        ));
+    }
+}
