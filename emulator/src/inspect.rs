@@ -160,7 +160,7 @@ fn render_file(out: &mut String, file: &FileReport, prefix: &str, last: bool, ro
         let value = object
             .value
             .as_deref()
-            .map_or_else(|| "(private)".to_string(), |v| shown(v));
+            .map_or_else(|| "(private)".to_string(), shown);
         let _ = writeln!(
             out,
             "{detail}    DO {} ({} bytes) {value}",
