@@ -137,7 +137,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             endpoint,
             if args.read_only { ", read-only" } else { "" }
         );
-        slots.push((endpoint.clone(), card));
+        slots.push((*endpoint, card));
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
