@@ -1,2 +1,6 @@
 //! `vsc-personalizer`: profiles, data preparation, transcripts, the VSC store, and replay onto
 //! real cards through PC/SC.
+
+pub mod content;
+pub mod profile;
+pub mod records;
