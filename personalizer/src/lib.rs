@@ -1,5 +1,8 @@
 //! `vsc-personalizer`: profiles, data preparation, transcripts, the VSC store, and replay onto
 //! real cards through PC/SC.
 
+pub mod content;
+pub mod profile;
+pub mod records;
 pub mod replay;
 pub mod store;

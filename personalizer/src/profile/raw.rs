@@ -1,0 +1,140 @@
+//! The profile as written in TOML, before validation: plain strings and numbers, every table
+//! closed to unknown keys. [`super::compile`] turns it into a [`super::Profile`].
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProfile {
+    pub id: String,
+    pub version: u32,
+    pub description: Option<String>,
+    pub uid: RawUid,
+    pub public: RawDf,
+    pub private: RawDf,
+    pub pin: RawPassword,
+    pub puk: RawPassword,
+    #[serde(default)]
+    pub key: Vec<RawKey>,
+}
+
+/// `[uid]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUid {
+    pub source: String,
+    pub field: Option<String>,
+    pub prefix: Option<String>,
+    pub first: Option<u64>,
+}
+
+/// `[public]`, `[private]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDf {
+    pub aid: Option<String>,
+    pub label: String,
+    pub data_access: RawDataAccess,
+    #[serde(default)]
+    pub access: RawDfAccess,
+    #[serde(default)]
+    pub ef: Vec<RawEf>,
+    #[serde(default)]
+    pub data_object: Vec<RawDataObject>,
+}
+
+/// `data_access = { get, put }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDataAccess {
+    pub get: String,
+    pub put: String,
+}
+
+/// `access = { … }` of a DF: every operation defaults to never.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDfAccess {
+    pub delete: Option<String>,
+    pub terminate: Option<String>,
+    pub activate: Option<String>,
+    pub deactivate: Option<String>,
+    pub create_df: Option<String>,
+    pub create_ef: Option<String>,
+    pub delete_child: Option<String>,
+}
+
+/// `[[public.ef]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEf {
+    pub name: String,
+    pub fid: String,
+    pub sfi: Option<u32>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub size: Option<u32>,
+    pub record_length: Option<u32>,
+    pub record_count: Option<u32>,
+    pub read: String,
+    pub update: String,
+    pub append: Option<String>,
+    pub activate: Option<String>,
+    pub deactivate: Option<String>,
+    pub terminate: Option<String>,
+    pub delete: Option<String>,
+    pub value: Option<RawValue>,
+    pub records: Option<Vec<RawValue>>,
+}
+
+/// `[[public.data_object]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDataObject {
+    pub name: Option<String>,
+    pub tag: String,
+    pub max_length: Option<u32>,
+    pub value: RawValue,
+}
+
+/// Where a value comes from and how it is encoded.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawValue {
+    pub tag: Option<String>,
+    pub field: Option<String>,
+    pub constant: Option<String>,
+    pub random: Option<u32>,
+    pub template: Option<Vec<RawValue>>,
+    pub concat: Option<Vec<RawValue>>,
+    pub encoding: Option<String>,
+    pub date_input: Option<String>,
+    pub date_output: Option<String>,
+    pub pad: Option<String>,
+    pub length: Option<u32>,
+    #[serde(default)]
+    pub optional: bool,
+}
+
+/// `[pin]`, `[puk]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPassword {
+    pub min_length: u32,
+    pub max_length: u32,
+    pub tries: u32,
+    pub field: Option<String>,
+    pub generate: Option<u32>,
+}
+
+/// `[[key]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKey {
+    pub reference: u32,
+    pub name: Option<String>,
+    pub algorithm: String,
+    pub usage: Vec<String>,
+    pub source: String,
+}

@@ -1,0 +1,1 @@
+//! Synthetic card holders for a profile.
