@@ -1,0 +1,501 @@
+//! The transcript compiler: one holder's card content and the profile become the card's
+//! pre-initialization transcript (what a card maker runs on a blank chip) and its
+//! personalization transcript (what the station replays onto the pre-initialized card).
+//!
+//! Pre-initialization, in plain: EF.UID and the UID, EF.DIR and its application templates,
+//! DF.PUBLIC and DF.PRIVATE with every EF (record EFs get their records reserved, so that
+//! personalization only ever *updates*), the password and key objects, and last the channel
+//! keys, which make the card pre-initialized.
+//!
+//! Personalization, through the personalization channel (or in plain for cards without it):
+//! every EF's content, the data objects, the PIN and PUK, the key values, and last ACTIVATE
+//! FILE on the MF. Every step before the activation is idempotent, so an interrupted replay
+//! restarts from the first step; no step has a random answer, so every expected response is
+//! exact: for secure messaging the compiler computes the card's protected answer with a
+//! card-side channel of its own.
+
+use vsc_core::apdu::{Command, Status};
+use vsc_core::card::Card;
+use vsc_core::crypto::MasterKey;
+use vsc_core::fs::Sfi;
+use vsc_core::fs::fcp::{df_fcp, ef_fcp};
+use vsc_core::security::PasswordRef;
+use vsc_core::sm::{CardChannel, ChannelKeys, SmError, TerminalChannel};
+use vsc_core::transcript::{
+    Atr, Channel, CommandApdu, Comment, Expectation, Header, Kind, ProfileId, ProfileRef, Step,
+    Transcript, Uid,
+};
+use zeroize::Zeroizing;
+
+use crate::content::{CardContent, DfContent, EfContent};
+use crate::profile::{DfSpec, EfStructure, Profile};
+
+/// How personalization reaches the card.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Through the personalization channel (secure messaging); secrets never travel in clear.
+    Channel,
+    /// In plain, for cards without the channel: PINs, keys and private data travel in clear.
+    Plain,
+}
+
+/// A card's two transcripts.
+#[derive(Debug)]
+pub struct Compiled {
+    /// What the card maker runs on the blank chip.
+    pub preinit: Transcript,
+    /// What the station replays onto the pre-initialized card.
+    pub perso: Transcript,
+}
+
+/// Why a card's transcripts cannot be made. These are program or profile limits, not bad
+/// records: a record that resolved always compiles unless a value exceeds APDU limits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    /// A command cannot be encoded (too long even for extended length).
+    #[error("step {step} ({comment}): the command cannot be encoded")]
+    Encoding {
+        /// The step (1-based).
+        step: usize,
+        /// What it does.
+        comment: String,
+    },
+    /// Secure messaging refused a command.
+    #[error("step {step} ({comment}): secure messaging: {source}")]
+    SecureMessaging {
+        /// The step (1-based).
+        step: usize,
+        /// What it does.
+        comment: String,
+        /// Why.
+        source: SmError,
+    },
+    /// A header value is out of the transcript format's bounds.
+    #[error("the transcript header: {0}")]
+    Header(String),
+}
+
+/// Compiles `content` for the card it names. `master` gives the channel keys.
+pub fn compile(
+    profile: &Profile,
+    content: &CardContent,
+    master: &MasterKey,
+    mode: Mode,
+) -> Result<Compiled, CompileError> {
+    let channel_keys = ChannelKeys::derive(master, &content.uid);
+    let blank_atr = Card::blank().atr();
+
+    let mut pre = Builder::plain();
+    preinitialize(
+        &mut pre,
+        profile,
+        content,
+        (mode == Mode::Channel).then_some(&channel_keys),
+    )?;
+    let preinit = pre.finish(header(
+        profile,
+        content,
+        Kind::PreInitialization,
+        &blank_atr,
+        Channel::Plain,
+    )?);
+
+    let (mut perso, atr, channel) = match mode {
+        Mode::Channel => {
+            let preinitialized_atr =
+                vsc_core::atr::atr(vsc_core::card::LifeCycle::Initialisation.byte());
+            (
+                Builder::protected(channel_keys),
+                preinitialized_atr,
+                Channel::SecureMessaging,
+            )
+        }
+        Mode::Plain => (Builder::plain(), blank_atr, Channel::Plain),
+    };
+    personalize(&mut perso, profile, content)?;
+    let perso = perso.finish(header(
+        profile,
+        content,
+        Kind::Personalization,
+        &atr,
+        channel,
+    )?);
+    Ok(Compiled { preinit, perso })
+}
+
+fn header(
+    profile: &Profile,
+    content: &CardContent,
+    kind: Kind,
+    atr: &[u8],
+    channel: Channel,
+) -> Result<Header, CompileError> {
+    let bad = |e: &dyn std::fmt::Display| CompileError::Header(e.to_string());
+    Ok(Header {
+        kind,
+        uid: Uid(content.uid),
+        atr: Atr::new(atr.to_vec()).map_err(|e| bad(&e))?,
+        profile: Some(ProfileRef {
+            id: ProfileId::new(profile.id()).map_err(|e| bad(&e))?,
+            version: profile.version(),
+        }),
+        channel,
+        extensions: Vec::new(),
+    })
+}
+
+const MF: [u8; 2] = [0x3F, 0x00];
+
+fn preinitialize(
+    b: &mut Builder,
+    profile: &Profile,
+    content: &CardContent,
+    channel_keys: Option<&ChannelKeys>,
+) -> Result<(), CompileError> {
+    use vsc_core::fs::{
+        AccessRules, Condition, Ef, EfBody, Fid, FileState, Operation, RecordFile, RecordKind,
+    };
+    let read_only = AccessRules::uniform(Condition::NEVER)
+        .with(Operation::ReadOrDeleteChild, Condition::ALWAYS);
+
+    let ef_uid = Ef {
+        fid: Fid::EF_UID,
+        sfi: None,
+        state: FileState::Activated,
+        rules: read_only,
+        body: EfBody::Transparent(vec![0; 8]),
+    };
+    b.step(
+        "create EF.UID (2F02)",
+        Command::new(0x00, 0xE0, 0x00, 0x00).with_data(&ef_fcp(&ef_uid)),
+    )?;
+    b.step(
+        "write the UID",
+        Command::new(0x00, 0xD6, 0x00, 0x00).with_data(&content.uid),
+    )?;
+
+    let dir_records: Vec<Vec<u8>> = profile.dfs().iter().map(|df| df.dir_record()).collect();
+    let dir_len = dir_records.iter().map(Vec::len).max().unwrap_or(1) as u16;
+    let ef_dir = Ef {
+        fid: Fid::EF_DIR,
+        sfi: None,
+        state: FileState::Activated,
+        rules: read_only,
+        body: EfBody::Records(RecordFile {
+            kind: RecordKind::LinearVariable,
+            max_len: dir_len,
+            max_records: dir_records.len() as u8,
+            records: vec![],
+        }),
+    };
+    b.step(
+        "create EF.DIR (2F00)",
+        Command::new(0x00, 0xE0, 0x00, 0x00).with_data(&ef_fcp(&ef_dir)),
+    )?;
+    for (df, record) in profile.dfs().iter().zip(&dir_records) {
+        b.step(
+            format!(
+                "EF.DIR: the application template of DF.{}",
+                df.area.to_uppercase()
+            ),
+            Command::new(0x00, 0xE2, 0x00, 0x00).with_data(record),
+        )?;
+    }
+
+    for (df, df_content) in profile
+        .dfs()
+        .into_iter()
+        .zip([&content.public, &content.private])
+    {
+        b.step(
+            "select the MF",
+            Command::new(0x00, 0xA4, 0x00, 0x0C).with_data(&MF),
+        )?;
+        b.step(
+            format!("create DF.{} ({})", df.area.to_uppercase(), df.fid),
+            Command::new(0x00, 0xE0, 0x00, 0x00).with_data(&df_fcp(&df.to_df(), 0x05)),
+        )?;
+        for (ef, ef_content) in df.efs.iter().zip(&df_content.files) {
+            b.step(
+                format!("create EF {} {}", ef.fid, ef.name),
+                Command::new(0x00, 0xE0, 0x00, 0x00).with_data(&ef_fcp(&ef.to_ef())),
+            )?;
+            if let (
+                EfContent::Records(records),
+                EfStructure::Records {
+                    kind, record_len, ..
+                },
+            ) = (ef_content, ef.structure)
+            {
+                // Reserve the records now, so that personalization only updates them.
+                let placeholder = match kind {
+                    RecordKind::LinearFixed => vec![0; usize::from(record_len)],
+                    RecordKind::LinearVariable => vec![0],
+                };
+                for n in 1..=records.iter().filter(|r| !r.is_empty()).count() {
+                    b.step(
+                        format!("EF {} {}: reserve record {n}", ef.fid, ef.name),
+                        Command::new(0x00, 0xE2, 0x00, 0x00).with_data(&placeholder),
+                    )?;
+                }
+            }
+        }
+    }
+
+    b.step(
+        "select the MF",
+        Command::new(0x00, 0xA4, 0x00, 0x0C).with_data(&MF),
+    )?;
+    for spec in [profile.pin(), profile.puk()] {
+        let p = spec.policy;
+        let data = [
+            0x83,
+            1,
+            spec.reference.byte(),
+            0xC1,
+            1,
+            p.min_len,
+            0xC2,
+            1,
+            p.max_len,
+            0xC3,
+            1,
+            p.max_tries,
+        ];
+        b.step(
+            format!("define the {}", password_name(spec.reference)),
+            Command::new(0x00, 0xDA, 0x01, 0x01).with_data(&data),
+        )?;
+    }
+    for key in profile.keys() {
+        let data = [
+            0x83,
+            1,
+            key.reference.value(),
+            0x80,
+            1,
+            key.algorithm.code(),
+            0x95,
+            1,
+            key.usage.byte(),
+        ];
+        b.step(
+            format!(
+                "define key {:02X} ({}, {})",
+                key.reference.value(),
+                key.algorithm.name(),
+                key.name
+            ),
+            Command::new(0x00, 0xDA, 0x01, 0x02).with_data(&data),
+        )?;
+    }
+    if let Some(keys) = channel_keys {
+        let mut data = Zeroizing::new(Vec::with_capacity(68));
+        vsc_core::tlv::push_primitive(&mut data, &[0xC0], keys.enc().secret_bytes());
+        vsc_core::tlv::push_primitive(&mut data, &[0xC1], keys.mac().secret_bytes());
+        b.step(
+            "load the personalization channel keys: the card is pre-initialized",
+            Command::new(0x00, 0xDA, 0x01, 0x03).with_data(&data),
+        )?;
+    }
+    Ok(())
+}
+
+fn personalize(
+    b: &mut Builder,
+    profile: &Profile,
+    content: &CardContent,
+) -> Result<(), CompileError> {
+    for (df, df_content) in profile
+        .dfs()
+        .into_iter()
+        .zip([&content.public, &content.private])
+    {
+        write_df(b, df, df_content)?;
+    }
+    b.step(
+        "select the MF",
+        Command::new(0x00, 0xA4, 0x00, 0x0C).with_data(&MF),
+    )?;
+    for (spec, value) in [(profile.pin(), &content.pin), (profile.puk(), &content.puk)] {
+        let padded = Zeroizing::new(spec.policy.pad(value.expose()));
+        b.step(
+            format!("set the {}", password_name(spec.reference)),
+            Command::new(0x00, 0x24, 0x01, spec.reference.byte()).with_data(&padded),
+        )?;
+    }
+    for ((reference, value), spec) in content.keys.iter().zip(profile.keys()) {
+        let mut data = Zeroizing::new(Vec::with_capacity(40));
+        vsc_core::tlv::push_primitive(&mut data, &[0x83], &[reference.value()]);
+        vsc_core::tlv::push_primitive(&mut data, &[0x8F], value.expose());
+        b.step(
+            format!("load key {:02X} ({})", reference.value(), spec.name),
+            Command::new(0x00, 0xDA, 0x01, 0x04).with_data(&data),
+        )?;
+    }
+    b.step(
+        "activate the card: it becomes operational",
+        Command::new(0x00, 0x44, 0x00, 0x00).with_data(&MF),
+    )?;
+    Ok(())
+}
+
+/// Writes a DF's EFs and data objects.
+fn write_df(b: &mut Builder, df: &DfSpec, content: &DfContent) -> Result<(), CompileError> {
+    b.step(
+        format!("select DF.{} ({})", df.area.to_uppercase(), df.fid),
+        Command::new(0x00, 0xA4, 0x08, 0x0C).with_data(&df.fid.to_bytes()),
+    )?;
+    for (ef, ef_content) in df.efs.iter().zip(&content.files) {
+        let select = |b: &mut Builder| {
+            b.step(
+                format!("select EF {} {}", ef.fid, ef.name),
+                Command::new(0x00, 0xA4, 0x02, 0x0C).with_data(&ef.fid.to_bytes()),
+            )
+        };
+        match ef_content {
+            EfContent::Empty => {}
+            EfContent::Binary(bytes) if bytes.is_empty() => {}
+            EfContent::Binary(bytes) => {
+                let comment = format!("write EF {} {}", ef.fid, ef.name);
+                match ef.sfi {
+                    Some(sfi) => b.step(
+                        comment,
+                        Command::new(0x00, 0xD6, 0x80 | sfi.value(), 0x00).with_data(bytes),
+                    )?,
+                    None => {
+                        select(b)?;
+                        b.step(
+                            comment,
+                            Command::new(0x00, 0xD6, 0x00, 0x00).with_data(bytes),
+                        )?;
+                    }
+                }
+            }
+            EfContent::Records(records) => {
+                let sfi_bits = ef.sfi.map_or(0, Sfi::value) << 3;
+                if ef.sfi.is_none() {
+                    select(b)?;
+                }
+                let fixed_len = match ef.structure {
+                    EfStructure::Records {
+                        kind: vsc_core::fs::RecordKind::LinearFixed,
+                        record_len,
+                        ..
+                    } => Some(usize::from(record_len)),
+                    _ => None,
+                };
+                for (n, record) in records.iter().filter(|r| !r.is_empty()).enumerate() {
+                    let mut data = Zeroizing::new(record.to_vec());
+                    if let Some(len) = fixed_len {
+                        data.resize(len, 0);
+                    }
+                    let number = (n + 1) as u8;
+                    b.step(
+                        format!("EF {} {}: record {number}", ef.fid, ef.name),
+                        Command::new(0x00, 0xDC, number, sfi_bits | 0x04).with_data(&data),
+                    )?;
+                }
+            }
+        }
+    }
+    for (object, value) in df.data_objects.iter().zip(&content.data_objects) {
+        if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
+            let [p1, p2] = object.tag.value().to_be_bytes();
+            b.step(
+                format!("data object {:X} {}", object.tag.value(), object.name),
+                Command::new(0x00, 0xDA, p1, p2).with_data(value),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn password_name(reference: PasswordRef) -> &'static str {
+    match reference {
+        PasswordRef::UserPin => "user PIN (01)",
+        PasswordRef::Puk => "PUK (02)",
+    }
+}
+
+/// Collects steps, protecting them through the channel when there is one.
+struct Builder {
+    steps: Vec<Step>,
+    channel: Option<(TerminalChannel, CardChannel)>,
+    encoded: Vec<u8>,
+}
+
+impl Builder {
+    fn plain() -> Builder {
+        Builder {
+            steps: Vec::with_capacity(48),
+            channel: None,
+            encoded: Vec::with_capacity(512),
+        }
+    }
+
+    fn protected(keys: ChannelKeys) -> Builder {
+        let card = CardChannel::new(keys.clone());
+        Builder {
+            channel: Some((TerminalChannel::new(keys), card)),
+            ..Builder::plain()
+        }
+    }
+
+    /// Adds a step sending `command`, which must succeed (`9000`) on the card.
+    fn step(
+        &mut self,
+        comment: impl Into<String>,
+        command: Command<'_>,
+    ) -> Result<(), CompileError> {
+        let comment = comment.into();
+        let step = self.steps.len() + 1;
+        let encoding = || CompileError::Encoding {
+            step,
+            comment: comment.clone(),
+        };
+        let (sent, expected) = match &mut self.channel {
+            None => {
+                self.encoded.clear();
+                command
+                    .encode_into(&mut self.encoded)
+                    .map_err(|_| encoding())?;
+                (self.encoded.clone(), vec![0x90, 0x00])
+            }
+            Some((terminal, card)) => {
+                let sm = |source| CompileError::SecureMessaging {
+                    step,
+                    comment: comment.clone(),
+                    source,
+                };
+                let wrapped = terminal.wrap_command(&command).map_err(sm)?;
+                // The card's answer, computed by a card side of the same channel.
+                let parsed = Command::parse(&wrapped).map_err(|_| encoding())?;
+                card.unwrap_command(&parsed)
+                    .map_err(|status| sm(SmError::Unprotected(status)))?;
+                let answer = card.wrap_response(&[], Status::Success);
+                terminal.unwrap_response(&answer).map_err(sm)?;
+                (wrapped, answer)
+            }
+        };
+        let command = CommandApdu::new(sent).map_err(|_| encoding())?;
+        let expect = Expectation::exact(expected).map_err(|_| encoding())?;
+        let comment = Comment::new(comment.replace(['\n', '\r'], " ")).ok();
+        self.steps.push(Step::Command {
+            comment,
+            command,
+            expect,
+        });
+        Ok(())
+    }
+
+    fn finish(self, header: Header) -> Transcript {
+        Transcript {
+            header,
+            steps: self.steps,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
