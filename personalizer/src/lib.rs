@@ -4,6 +4,7 @@
 pub mod compile;
 pub mod content;
 pub mod keys;
+pub mod prepare;
 pub mod profile;
 pub mod records;
 pub mod replay;

@@ -1,0 +1,436 @@
+//! Data preparation: card holder records and a profile in; per card a pre-initialization
+//! transcript, a personalization transcript and the personalized VSC image into the store, and
+//! the holder's PIN and PUK into the PIN mailer.
+//!
+//! Each record is resolved (in order, on the calling thread: it finds duplicate UIDs), then on
+//! a worker thread compiled, and both transcripts are run on a blank card through the card OS
+//! in-process with every response checked against the transcript; the card that results is the
+//! VSC image. A writer thread stores the cards in batches, each one transaction, after writing
+//! and syncing the batch's PIN mailer file: a crash loses at most the batch in flight, never a
+//! stored card's PINs. Memory does not grow with the number of records.
+
+mod pins;
+
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use vsc_core::card::Card;
+use vsc_core::crypto::{MasterKey, SealKey, SealedArea};
+use vsc_core::image;
+use vsc_core::transcript::{Kind, ResetKind};
+
+pub use pins::{PinMailer, PinRow};
+
+use crate::compile::{self, Compiled, Mode};
+use crate::content::{CardContent, Resolver, system_rng};
+use crate::keys::MasterKeyDeriver;
+use crate::profile::Profile;
+use crate::records::{Position, Record, RecordError, RecordSource, SourceError, Step};
+use crate::replay::{self, CardLink, CardOsLink, ReplayError};
+use crate::store::{PreparedCard, Store, StoreError, StoredTranscript, Uid};
+
+/// How to prepare.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Personalization through the channel, or in plain.
+    pub mode: Mode,
+    /// Worker threads.
+    pub jobs: usize,
+    /// Stop at the first record that fails.
+    pub strict: bool,
+    /// Cards per store transaction (and per PIN mailer file).
+    pub batch: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            mode: Mode::Channel,
+            jobs: default_jobs(),
+            strict: false,
+            batch: 500,
+        }
+    }
+}
+
+/// The number of cores.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Cards prepared and stored.
+    pub prepared: u64,
+    /// Records that failed (nothing of them stored).
+    pub failed: u64,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    /// Cards per second.
+    pub fn rate(&self) -> f64 {
+        self.prepared as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// A record that could not become a card.
+#[derive(Debug, thiserror::Error)]
+pub enum CardError {
+    /// The record itself is wrong (a field, a length, a duplicate UID…).
+    #[error("{0}")]
+    Record(#[from] RecordError),
+    /// The card's transcripts could not be made.
+    #[error("record {position}: {source}")]
+    Compile {
+        /// The record.
+        position: Position,
+        /// Why.
+        source: compile::CompileError,
+    },
+    /// The card OS did not answer as its transcript expects (a profile the card cannot hold).
+    #[error("record {position}, card {uid}: {kind} transcript: {source}")]
+    Replay {
+        /// The record.
+        position: Position,
+        /// The card.
+        uid: Uid,
+        /// Which transcript.
+        kind: &'static str,
+        /// What went wrong.
+        source: Box<ReplayError>,
+    },
+    /// The card is already in the store (prepared by an earlier run).
+    #[error("record {position}: card {uid} is already in the store")]
+    AlreadyStored {
+        /// The record.
+        position: Position,
+        /// The card.
+        uid: Uid,
+    },
+    /// The image could not be made.
+    #[error("record {position}: the image: {source}")]
+    Image {
+        /// The record.
+        position: Position,
+        /// Why.
+        source: image::ImageError,
+    },
+}
+
+/// What stops a whole run.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// The record source failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The PIN mailer could not be written.
+    #[error("PIN mailer: {0}")]
+    Pins(#[from] pins::PinsError),
+    /// The random generator could not be seeded.
+    #[error("random generator: {0}")]
+    Random(String),
+    /// The profile does not fit the source (fields missing).
+    #[error(transparent)]
+    Profile(#[from] crate::profile::ProfileError),
+    /// A worker thread died.
+    #[error("a preparation thread stopped unexpectedly")]
+    Thread,
+}
+
+/// What a run reports as it goes.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Cards stored so far, records failed so far.
+    Progress {
+        /// Cards stored.
+        prepared: u64,
+        /// Records failed.
+        failed: u64,
+    },
+    /// A record failed; the run goes on (unless strict).
+    Failed(&'a CardError),
+}
+
+/// A prepared card, on its way to the store.
+#[derive(Debug)]
+pub struct Prepared {
+    /// What the store keeps.
+    pub card: PreparedCard,
+    /// What the PIN mailer gets.
+    pub pins: PinRow,
+    /// The record it came from.
+    pub position: Position,
+}
+
+/// Prepares every record of `source` into `store`.
+pub fn run(
+    profile: &Profile,
+    source: &mut dyn RecordSource,
+    master: &MasterKey,
+    store: &mut dyn Store,
+    mailer: Option<&mut PinMailer>,
+    options: &Options,
+    observe: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<Summary, PrepareError> {
+    let started = Instant::now();
+    let rng = system_rng().map_err(|e| PrepareError::Random(e.to_string()))?;
+    let mut resolver = Resolver::new(profile, source.header(), rng)?;
+    let deriver = MasterKeyDeriver(master);
+    let jobs = options.jobs.max(1);
+    let (work_tx, work_rx) = sync_channel::<CardContent>(jobs * 8);
+    let (done_tx, done_rx) = sync_channel::<Result<Prepared, CardError>>(jobs * 8);
+    let work_rx = Arc::new(Mutex::new(work_rx));
+    let observe = Mutex::new(observe);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+
+    let (read_result, write_result) = std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            let work_rx = Arc::clone(&work_rx);
+            let done_tx = done_tx.clone();
+            scope.spawn(move || worker(profile, master, options.mode, &work_rx, &done_tx));
+        }
+        drop(done_tx);
+        let writer = scope.spawn(|| write(store, mailer, options, done_rx, &observe, &stop));
+
+        // Read and resolve on this thread, in order.
+        let read_result = (|| -> Result<u64, PrepareError> {
+            let mut record = Record::default();
+            let mut failed = 0;
+            loop {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                match source.next_record(&mut record)? {
+                    Step::End => break,
+                    Step::Rejected(error) => {
+                        failed += 1;
+                        report(&observe, &CardError::Record(error));
+                        if options.strict {
+                            break;
+                        }
+                    }
+                    Step::Read => match resolver.resolve(&record, &deriver) {
+                        Ok(content) => {
+                            if work_tx.send(content).is_err() {
+                                break;
+                            }
+                        }
+                        Err(error) => {
+                            failed += 1;
+                            report(&observe, &CardError::Record(error));
+                            if options.strict {
+                                break;
+                            }
+                        }
+                    },
+                }
+            }
+            Ok(failed)
+        })();
+        drop(work_tx);
+        let write_result = writer.join().unwrap_or(Err(PrepareError::Thread));
+        (read_result, write_result)
+    });
+    let read_failed = read_result?;
+    let (prepared, write_failed) = write_result?;
+    Ok(Summary {
+        prepared,
+        failed: read_failed + write_failed,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn report(observe: &Mutex<&mut (dyn FnMut(Event<'_>) + Send)>, error: &CardError) {
+    if let Ok(mut observe) = observe.lock() {
+        observe(Event::Failed(error));
+    }
+}
+
+fn worker(
+    profile: &Profile,
+    master: &MasterKey,
+    mode: Mode,
+    work: &Mutex<Receiver<CardContent>>,
+    done: &SyncSender<Result<Prepared, CardError>>,
+) {
+    loop {
+        let content = match work.lock() {
+            Ok(receiver) => match receiver.recv() {
+                Ok(content) => content,
+                Err(_) => return,
+            },
+            Err(_) => return,
+        };
+        if done
+            .send(prepare_card(profile, &content, master, mode))
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Prepares one card: compiles its transcripts, runs them on a blank card through the card OS
+/// with every response checked, and seals the resulting image.
+pub fn prepare_card(
+    profile: &Profile,
+    content: &CardContent,
+    master: &MasterKey,
+    mode: Mode,
+) -> Result<Prepared, CardError> {
+    let position = content.position;
+    let uid = Uid(content.uid);
+    let compiled = compile::compile(profile, content, master, mode)
+        .map_err(|source| CardError::Compile { position, source })?;
+    let card = run_on_blank(&compiled).map_err(|(kind, source)| CardError::Replay {
+        position,
+        uid,
+        kind,
+        source: Box::new(source),
+    })?;
+    let image = image::encode(card.state(), master)
+        .map_err(|source| CardError::Image { position, source })?;
+
+    let (preinit_text, preinit_digest) = compiled.preinit.encode();
+    let (perso_text, perso_digest) = compiled.perso.encode();
+    let seal = |kind: Kind, text: String| {
+        StoredTranscript::Sealed(
+            SealKey::derive(master, SealedArea::Transcript, &content.uid)
+                .seal(&transcript_aad(kind, &content.uid), text.as_bytes()),
+        )
+    };
+    // The pre-initialization transcript loads the channel keys; a plain personalization carries
+    // PINs and keys: both rest sealed.
+    let perso = match mode {
+        Mode::Channel => StoredTranscript::Clear(perso_text),
+        Mode::Plain => seal(Kind::Personalization, perso_text),
+    };
+    Ok(Prepared {
+        card: PreparedCard {
+            uid,
+            profile_id: profile.id().to_string(),
+            profile_version: profile.version(),
+            image,
+            preinit: seal(Kind::PreInitialization, preinit_text),
+            preinit_digest: hex::encode_upper(preinit_digest.as_bytes()),
+            perso,
+            perso_digest: hex::encode_upper(perso_digest.as_bytes()),
+        },
+        pins: PinRow::new(content),
+        position,
+    })
+}
+
+/// The associated data a stored transcript is sealed with: `vsc-store/transcript`, its kind
+/// and the UID.
+pub fn transcript_aad(kind: Kind, uid: &[u8; 8]) -> Vec<u8> {
+    let mut aad = b"vsc-store/transcript/".to_vec();
+    aad.extend_from_slice(kind.label().as_bytes());
+    aad.push(b'/');
+    aad.extend_from_slice(uid);
+    aad
+}
+
+/// Runs both transcripts on a blank card; the personalized card, or which transcript failed.
+pub fn run_on_blank(compiled: &Compiled) -> Result<Card, (&'static str, ReplayError)> {
+    let mut link = CardOsLink::new(Card::blank());
+    for (kind, transcript) in [
+        ("pre-initialization", &compiled.preinit),
+        ("personalization", &compiled.perso),
+    ] {
+        replay::check_card(&mut link, &transcript.header).map_err(|e| (kind, e))?;
+        replay::replay(&mut link, transcript, |_| {}).map_err(|e| (kind, e))?;
+        link.reset(ResetKind::Cold)
+            .map_err(|e| (kind, ReplayError::Link { step: 0, source: e }))?;
+    }
+    Ok(link.into_card())
+}
+
+/// The writer thread: batches into the store, PINs into the mailer first.
+fn write(
+    store: &mut dyn Store,
+    mut mailer: Option<&mut PinMailer>,
+    options: &Options,
+    done: Receiver<Result<Prepared, CardError>>,
+    observe: &Mutex<&mut (dyn FnMut(Event<'_>) + Send)>,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<(u64, u64), PrepareError> {
+    let mut batch: Vec<Prepared> = Vec::with_capacity(options.batch);
+    let (mut prepared, mut failed) = (0u64, 0u64);
+    let mut last_report = Instant::now();
+    let mut flush = |batch: &mut Vec<Prepared>,
+                     prepared: &mut u64,
+                     failed: &mut u64|
+     -> Result<(), PrepareError> {
+        // Cards of an earlier run are refused here, before their PINs reach the mailer.
+        let mut fresh = Vec::with_capacity(batch.len());
+        for item in batch.drain(..) {
+            if store.contains(item.card.uid)? {
+                *failed += 1;
+                report(
+                    observe,
+                    &CardError::AlreadyStored {
+                        position: item.position,
+                        uid: item.card.uid,
+                    },
+                );
+                if options.strict {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            } else {
+                fresh.push(item);
+            }
+        }
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        if let Some(mailer) = mailer.as_deref_mut() {
+            mailer.write_batch(fresh.iter().map(|p| &p.pins))?;
+        }
+        let cards: Vec<PreparedCard> = fresh.into_iter().map(|p| p.card).collect();
+        store.insert_batch(&cards)?;
+        *prepared += cards.len() as u64;
+        Ok(())
+    };
+    for result in done {
+        match result {
+            Ok(card) => {
+                batch.push(card);
+                if batch.len() >= options.batch {
+                    flush(&mut batch, &mut prepared, &mut failed)?;
+                }
+            }
+            Err(error) => {
+                failed += 1;
+                report(observe, &error);
+                if options.strict {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+        if last_report.elapsed() > Duration::from_millis(100) {
+            last_report = Instant::now();
+            if let Ok(mut observe) = observe.lock() {
+                observe(Event::Progress {
+                    prepared: prepared + batch.len() as u64,
+                    failed,
+                });
+            }
+        }
+    }
+    flush(&mut batch, &mut prepared, &mut failed)?;
+    if let Ok(mut observe) = observe.lock() {
+        observe(Event::Progress { prepared, failed });
+    }
+    Ok((prepared, failed))
+}
+
+#[cfg(test)]
+mod tests;
