@@ -3,9 +3,10 @@
 //! personalization transcript (what the station replays onto the pre-initialized card).
 //!
 //! Pre-initialization, in plain: EF.UID and the UID, EF.DIR and its application templates,
-//! DF.PUBLIC and DF.PRIVATE with every EF (record EFs get their records reserved, so that
-//! personalization only ever *updates*), the password and key objects, and last the channel
-//! keys, which make the card pre-initialized.
+//! DF.PUBLIC and DF.PRIVATE with every EF (a record EF gets one record reserved per record
+//! value the profile gives it, so that personalization only ever *updates*), the password and
+//! key objects, and last the channel keys, which make the card pre-initialized. It depends on
+//! the profile and the UID only.
 //!
 //! Personalization, through the personalization channel (or in plain for cards without it):
 //! every EF's content, the data objects, the PIN and PUK, the key values, and last ACTIVATE
@@ -28,7 +29,7 @@ use vsc_core::transcript::{
 use zeroize::Zeroizing;
 
 use crate::content::{CardContent, DfContent, EfContent};
-use crate::profile::{DfSpec, EfStructure, Profile};
+use crate::profile::{DfSpec, EfPlan, EfStructure, Profile};
 
 /// How personalization reaches the card.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,30 +83,15 @@ pub fn compile(
     master: &MasterKey,
     mode: Mode,
 ) -> Result<Compiled, CompileError> {
-    let channel_keys = ChannelKeys::derive(master, &content.uid);
+    let preinit = compile_preinit(profile, content.uid, master, mode)?;
     let blank_atr = Card::blank().atr();
-
-    let mut pre = Builder::plain();
-    preinitialize(
-        &mut pre,
-        profile,
-        content,
-        (mode == Mode::Channel).then_some(&channel_keys),
-    )?;
-    let preinit = pre.finish(header(
-        profile,
-        content,
-        Kind::PreInitialization,
-        &blank_atr,
-        Channel::Plain,
-    )?);
-
     let (mut perso, atr, channel) = match mode {
         Mode::Channel => {
             let preinitialized_atr =
                 vsc_core::atr::atr(vsc_core::card::LifeCycle::Initialisation.byte());
+            let keys = ChannelKeys::derive(master, &content.uid);
             (
-                Builder::protected(channel_keys),
+                Builder::protected(keys),
                 preinitialized_atr,
                 Channel::SecureMessaging,
             )
@@ -113,19 +99,39 @@ pub fn compile(
         Mode::Plain => (Builder::plain(), blank_atr, Channel::Plain),
     };
     personalize(&mut perso, profile, content)?;
-    let perso = perso.finish(header(
+    let header = header(profile, content.uid, Kind::Personalization, &atr, channel)?;
+    Ok(Compiled {
+        preinit,
+        perso: perso.finish(header),
+    })
+}
+
+/// Compiles the pre-initialization of the card `uid`. It depends on the profile and the UID
+/// only, never on the holder, so a card maker (or `vsc-personalizer blank`) runs it before the
+/// holder's data exists.
+pub fn compile_preinit(
+    profile: &Profile,
+    uid: [u8; 8],
+    master: &MasterKey,
+    mode: Mode,
+) -> Result<Transcript, CompileError> {
+    let channel_keys = (mode == Mode::Channel).then(|| ChannelKeys::derive(master, &uid));
+    let mut builder = Builder::plain();
+    preinitialize(&mut builder, profile, uid, channel_keys.as_ref())?;
+    let blank_atr = Card::blank().atr();
+    let header = header(
         profile,
-        content,
-        Kind::Personalization,
-        &atr,
-        channel,
-    )?);
-    Ok(Compiled { preinit, perso })
+        uid,
+        Kind::PreInitialization,
+        &blank_atr,
+        Channel::Plain,
+    )?;
+    Ok(builder.finish(header))
 }
 
 fn header(
     profile: &Profile,
-    content: &CardContent,
+    uid: [u8; 8],
     kind: Kind,
     atr: &[u8],
     channel: Channel,
@@ -133,7 +139,7 @@ fn header(
     let bad = |e: &dyn std::fmt::Display| CompileError::Header(e.to_string());
     Ok(Header {
         kind,
-        uid: Uid(content.uid),
+        uid: Uid(uid),
         atr: Atr::new(atr.to_vec()).map_err(|e| bad(&e))?,
         profile: Some(ProfileRef {
             id: ProfileId::new(profile.id()).map_err(|e| bad(&e))?,
@@ -149,7 +155,7 @@ const MF: [u8; 2] = [0x3F, 0x00];
 fn preinitialize(
     b: &mut Builder,
     profile: &Profile,
-    content: &CardContent,
+    uid: [u8; 8],
     channel_keys: Option<&ChannelKeys>,
 ) -> Result<(), CompileError> {
     use vsc_core::fs::{
@@ -171,7 +177,7 @@ fn preinitialize(
     )?;
     b.step(
         "write the UID",
-        Command::new(0x00, 0xD6, 0x00, 0x00).with_data(&content.uid),
+        Command::new(0x00, 0xD6, 0x00, 0x00).with_data(&uid),
     )?;
 
     let dir_records: Vec<Vec<u8>> = profile.dfs().iter().map(|df| df.dir_record()).collect();
@@ -202,11 +208,7 @@ fn preinitialize(
         )?;
     }
 
-    for (df, df_content) in profile
-        .dfs()
-        .into_iter()
-        .zip([&content.public, &content.private])
-    {
+    for df in profile.dfs() {
         b.step(
             "select the MF",
             Command::new(0x00, 0xA4, 0x00, 0x0C).with_data(&MF),
@@ -215,24 +217,25 @@ fn preinitialize(
             format!("create DF.{} ({})", df.area.to_uppercase(), df.fid),
             Command::new(0x00, 0xE0, 0x00, 0x00).with_data(&df_fcp(&df.to_df(), 0x05)),
         )?;
-        for (ef, ef_content) in df.efs.iter().zip(&df_content.files) {
+        for ef in &df.efs {
             b.step(
                 format!("create EF {} {}", ef.fid, ef.name),
                 Command::new(0x00, 0xE0, 0x00, 0x00).with_data(&ef_fcp(&ef.to_ef())),
             )?;
             if let (
-                EfContent::Records(records),
+                EfPlan::Records(plans),
                 EfStructure::Records {
                     kind, record_len, ..
                 },
-            ) = (ef_content, ef.structure)
+            ) = (&ef.content, ef.structure)
             {
-                // Reserve the records now, so that personalization only updates them.
+                // One record per record value the profile gives, reserved now, so that
+                // personalization only ever updates (and replays from its start).
                 let placeholder = match kind {
                     RecordKind::LinearFixed => vec![0; usize::from(record_len)],
                     RecordKind::LinearVariable => vec![0],
                 };
-                for n in 1..=records.iter().filter(|r| !r.is_empty()).count() {
+                for n in 1..=plans.len() {
                     b.step(
                         format!("EF {} {}: reserve record {n}", ef.fid, ef.name),
                         Command::new(0x00, 0xE2, 0x00, 0x00).with_data(&placeholder),

@@ -170,3 +170,13 @@ fn no_secret_in_the_personalization_transcript() {
     };
     assert!(!text.contains(&hex::encode_upper(&address[0][..])));
 }
+
+#[test]
+fn pre_initialization_depends_on_the_uid_only() {
+    let (profile, contents, master) = demo();
+    for content in &contents {
+        let compiled = compile(&profile, content, &master, Mode::Channel).unwrap();
+        let blank = compile_preinit(&profile, content.uid, &master, Mode::Channel).unwrap();
+        assert_eq!(compiled.preinit, blank);
+    }
+}
