@@ -348,7 +348,7 @@ pub fn run_on_blank(compiled: &Compiled) -> Result<Card, (&'static str, ReplayEr
         replay::check_card(&mut link, &transcript.header).map_err(|e| (kind, e))?;
         replay::replay(&mut link, transcript, |_| {}).map_err(|e| (kind, e))?;
         link.reset(ResetKind::Cold)
-            .map_err(|e| (kind, ReplayError::Link { step: 0, source: e }))?;
+            .map_err(|e| (kind, ReplayError::Link { step: 0, cause: e }))?;
     }
     Ok(link.into_card())
 }

@@ -40,12 +40,12 @@ impl From<pcsc::Error> for LinkError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReplayError {
     /// The card or reader failed; `step` is where (0: before the first step).
-    #[error("{}: {source}", at_step(*step))]
+    #[error("{}: {cause}", at_step(*step))]
     Link {
         /// The step (1-based) being sent, or 0.
         step: usize,
         /// What failed.
-        source: LinkError,
+        cause: LinkError,
     },
     /// The card's ATR is not the one the transcript was made for.
     #[error(
@@ -157,7 +157,10 @@ pub enum Event<'a> {
 /// pre-initialization transcript, whose card has no UID yet) its UID from EF.UID. Resets the
 /// card afterwards, so the transcript starts from a fresh session.
 pub fn check_card(link: &mut impl CardLink, header: &Header) -> Result<(), ReplayError> {
-    let link_error = |source| ReplayError::Link { step: 0, source };
+    let link_error = |source| ReplayError::Link {
+        step: 0,
+        cause: source,
+    };
     check_atr(link, header.atr.as_bytes()).map_err(|e| e.at(0))?;
     if header.kind == Kind::PreInitialization {
         return Ok(());
@@ -204,7 +207,7 @@ pub fn replay(
             Step::Reset { kind, .. } => {
                 link.reset(*kind).map_err(|source| ReplayError::Link {
                     step: number,
-                    source,
+                    cause: source,
                 })?;
                 check_atr(link, transcript.header.atr.as_bytes()).map_err(|e| e.at(number))?;
             }
@@ -216,7 +219,7 @@ pub fn replay(
                 link.transmit(command.as_bytes(), &mut response)
                     .map_err(|source| ReplayError::Link {
                         step: number,
-                        source,
+                        cause: source,
                     })?;
                 if expect.is_any() {
                     observe(Event::Unchecked {
@@ -245,16 +248,19 @@ struct AtrError(ReplayError);
 impl AtrError {
     fn at(self, step: usize) -> ReplayError {
         match self.0 {
-            ReplayError::Link { source, .. } => ReplayError::Link { step, source },
+            ReplayError::Link { cause, .. } => ReplayError::Link { step, cause },
             other => other,
         }
     }
 }
 
 fn check_atr(link: &mut impl CardLink, expected: &[u8]) -> Result<(), AtrError> {
-    let received = link
-        .atr()
-        .map_err(|source| AtrError(ReplayError::Link { step: 0, source }))?;
+    let received = link.atr().map_err(|source| {
+        AtrError(ReplayError::Link {
+            step: 0,
+            cause: source,
+        })
+    })?;
     if received == expected {
         Ok(())
     } else {

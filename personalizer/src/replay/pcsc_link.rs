@@ -3,7 +3,7 @@
 
 use std::ffi::CStr;
 
-use pcsc::{Attribute, Context, Disposition, Protocols, ShareMode, Transaction};
+use pcsc::{Context, Disposition, Protocols, ShareMode, Transaction};
 use vsc_core::transcript::ResetKind;
 
 use super::{CardLink, LinkError};
@@ -42,7 +42,7 @@ impl<'tx> PcscLink<'tx> {
 
 impl CardLink for PcscLink<'_> {
     fn atr(&mut self) -> Result<Vec<u8>, LinkError> {
-        Ok(self.transaction.get_attribute_owned(Attribute::AtrString)?)
+        Ok(self.transaction.status2_owned()?.atr().to_vec())
     }
 
     fn transmit(&mut self, command: &[u8], response: &mut Vec<u8>) -> Result<(), LinkError> {
