@@ -8,4 +8,5 @@ pub mod prepare;
 pub mod profile;
 pub mod records;
 pub mod replay;
+pub mod station;
 pub mod store;

@@ -65,6 +65,16 @@ enum Command {
     /// sent byte for byte and its response compared. The first mismatch stops the replay with
     /// the step, its comment, the command, and the expected and received responses.
     Replay(ReplayArgs),
+
+    /// The personalization station: personalize every card inserted into the readers, one
+    /// task per reader, concurrently.
+    ///
+    /// Each task waits for a card, reads its UID, claims its job in the store, replays its
+    /// personalization transcript, reads the public side back and compares it with the VSC
+    /// image, marks the card personalized and appends an audit record; then waits for the
+    /// card's removal. Unknown, already personalized or elsewhere claimed cards are refused.
+    /// Ctrl-C finishes the cards in progress, then stops.
+    Station(StationArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -220,6 +230,30 @@ struct ReplayArgs {
     dry_run: bool,
 }
 
+#[derive(Debug, Args)]
+struct StationArgs {
+    /// The VSC store.
+    #[arg(long, value_name = "FILE", default_value = "vsc.db")]
+    store: PathBuf,
+
+    /// A reader to serve (repeat for several); default: every reader.
+    #[arg(long = "reader", value_name = "NAME")]
+    readers: Vec<String>,
+
+    /// Personalize the cards in the readers now, then exit.
+    #[arg(long)]
+    once: bool,
+
+    /// The station's name in the store's claims and audit log (default: the host name).
+    #[arg(long, value_name = "ID")]
+    station_id: Option<String>,
+
+    /// The issuer key file: only needed for cards prepared with --plain, whose transcripts
+    /// rest sealed.
+    #[arg(long, value_name = "FILE", env = "VSC_KEY_FILE")]
+    key_file: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -229,6 +263,7 @@ fn main() -> ExitCode {
         Command::Export(args) => export(&args),
         Command::Blank(args) => blank(&args),
         Command::Replay(args) => replay_file(&args),
+        Command::Station(args) => return station(&args).unwrap_or_else(fail),
     };
     result.map_or_else(fail, |()| ExitCode::SUCCESS)
 }
@@ -647,4 +682,103 @@ fn choose_reader(context: &pcsc::Context, wanted: Option<&str>) -> anyhow::Resul
                 .join(", ")
         ),
     }
+}
+
+fn station(args: &StationArgs) -> anyhow::Result<ExitCode> {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use vsc_personalizer::station::{self, Event};
+
+    let all = station::all_readers().context("cannot list the readers (is pcscd running?)")?;
+    let readers: Vec<CString> = if args.readers.is_empty() {
+        all
+    } else {
+        let mut chosen = Vec::new();
+        for wanted in &args.readers {
+            let matching: Vec<&CString> = all
+                .iter()
+                .filter(|r| r.to_string_lossy() == *wanted)
+                .collect();
+            match matching.as_slice() {
+                [one] => chosen.push((*one).clone()),
+                _ => bail!(
+                    "no reader named {wanted:?}; readers: {}",
+                    all.iter()
+                        .map(|r| r.to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        }
+        chosen
+    };
+    if readers.is_empty() {
+        bail!("no reader found");
+    }
+    let shutdown = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&shutdown))?;
+    }
+    let station_id = args.station_id.clone().unwrap_or_else(host_name);
+    let master = args
+        .key_file
+        .as_deref()
+        .map(IssuerKeyFile::load)
+        .transpose()?
+        .map(|k| k.master_key().clone());
+    let config = station::Config {
+        store: args.store.clone(),
+        station: station_id.clone(),
+        readers,
+        once: args.once,
+        master,
+    };
+    println!(
+        "station {station_id}: {} reader(s): {}",
+        config.readers.len(),
+        config
+            .readers
+            .iter()
+            .map(|r| r.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let summary = station::run(&config, &shutdown, &|event| match event {
+        Event::Inserted {
+            reader,
+            uid: Some(uid),
+        } => println!("{reader}: card {uid}"),
+        Event::Inserted { reader, uid: None } => println!("{reader}: a card"),
+        Event::Step { .. } => {}
+        Event::Done {
+            reader,
+            record,
+            problem,
+        } => {
+            let what = match problem {
+                Some(problem) => format!("{}: {problem}", record.result),
+                None => format!("{} in {} ms", record.result, record.duration_ms),
+            };
+            println!("{reader}: card {}: {what}", record.uid);
+        }
+        Event::RemoveCard { reader } => println!("{reader}: remove the card"),
+    })?;
+    println!(
+        "station {station_id}: {} personalized, {} failed, {} refused",
+        summary.personalized, summary.failed, summary.refused
+    );
+    Ok(if summary.failed > 0 || summary.refused > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The machine's host name, for the station's default name.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "station".to_string())
 }
