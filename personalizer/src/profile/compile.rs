@@ -527,11 +527,27 @@ impl Compiler {
             None => None,
         };
         let source = if let Some(name) = &raw.field {
+            // Without padding, an exact length is also the shortest value that fits.
+            let min = match (exact, pad_to) {
+                (Some(exact), None) => exact,
+                _ => 1,
+            };
             let kind = match &encoding {
-                Encoding::Utf8 => FieldKind::Text { ascii: false, max },
-                Encoding::Ascii => FieldKind::Text { ascii: true, max },
-                Encoding::Hex => FieldKind::Hex { max },
-                Encoding::Bcd => FieldKind::Digits { max: max * 2 },
+                Encoding::Utf8 => FieldKind::Text {
+                    ascii: false,
+                    min,
+                    max,
+                },
+                Encoding::Ascii => FieldKind::Text {
+                    ascii: true,
+                    min,
+                    max,
+                },
+                Encoding::Hex => FieldKind::Hex { min, max },
+                Encoding::Bcd => FieldKind::Digits {
+                    min: min * 2 - 1,
+                    max: max * 2,
+                },
                 Encoding::Date(codec) => FieldKind::Date(codec.input.clone()),
             };
             Source::Field(self.use_field(name, item, kind)?)
@@ -714,17 +730,29 @@ impl Compiler {
         if let Some(&index) = self.field_index.get(name) {
             let field = &mut self.fields[index];
             field.kind = match (&field.kind, kind) {
-                (FieldKind::Text { ascii, max }, FieldKind::Text { ascii: a, max: m }) => {
+                (
+                    FieldKind::Text { ascii, min, max },
                     FieldKind::Text {
-                        ascii: *ascii || a,
+                        ascii: a,
+                        min: n,
+                        max: m,
+                    },
+                ) => FieldKind::Text {
+                    ascii: *ascii || a,
+                    min: (*min).max(n),
+                    max: (*max).min(m),
+                },
+                (FieldKind::Hex { min, max }, FieldKind::Hex { min: n, max: m }) => {
+                    FieldKind::Hex {
+                        min: (*min).max(n),
                         max: (*max).min(m),
                     }
                 }
-                (FieldKind::Hex { max }, FieldKind::Hex { max: m }) => {
-                    FieldKind::Hex { max: (*max).min(m) }
-                }
-                (FieldKind::Digits { max }, FieldKind::Digits { max: m }) => {
-                    FieldKind::Digits { max: (*max).min(m) }
+                (FieldKind::Digits { min, max }, FieldKind::Digits { min: n, max: m }) => {
+                    FieldKind::Digits {
+                        min: (*min).max(n),
+                        max: (*max).min(m),
+                    }
                 }
                 (first, _) => first.clone(),
             };

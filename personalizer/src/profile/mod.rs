@@ -203,20 +203,26 @@ pub enum FieldKind {
         /// The most digits.
         max: u8,
     },
-    /// Text of at most `max` bytes.
+    /// Text of `min` to `max` bytes.
     Text {
         /// Only printable ASCII fits.
         ascii: bool,
+        /// The fewest bytes (above 1 only where an exact length is required).
+        min: usize,
         /// The most bytes.
         max: usize,
     },
-    /// Hexadecimal digit pairs for at most `max` bytes.
+    /// Hexadecimal digit pairs for `min` to `max` bytes.
     Hex {
+        /// The fewest bytes.
+        min: usize,
         /// The most bytes.
         max: usize,
     },
-    /// Decimal digits, at most `max` of them.
+    /// Decimal digits, `min` to `max` of them.
     Digits {
+        /// The fewest digits.
+        min: usize,
         /// The most digits.
         max: usize,
     },
