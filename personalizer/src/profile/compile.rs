@@ -27,7 +27,7 @@ const RESERVED_FIDS: [u16; 7] = [0x3F00, 0x2F00, 0x2F02, 0x5000, 0x6000, 0x3FFF,
 const MAX_LABEL: usize = 16;
 /// The deepest template nesting a profile may write (the card reads up to 16 levels).
 const MAX_TEMPLATE_DEPTH: usize = 8;
-/// The fewest bytes a record length or count may have.
+/// The longest record and the most records a record EF may have (card.md).
 const MAX_RECORD_LEN: u32 = 0xFFFF;
 const MAX_RECORDS: u32 = 254;
 

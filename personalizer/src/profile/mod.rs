@@ -2,7 +2,7 @@
 //! types.
 //!
 //! A [`Profile`] holds typed identifiers ([`Fid`], [`Sfi`], [`Aid`], [`DoTag`], [`KeyRef`]),
-//! access conditions ([`AccessRules`]) and compiled [`ValuePlan`]s, so nothing behind it re-checks the text.
+//! access conditions ([`AccessRules`]) and compiled value plans, so nothing behind it re-checks the text.
 //! The record fields it reads are numbered ([`FieldRef`]); [`Profile::bind`] resolves them to a
 //! record source's columns once per run.
 
@@ -26,7 +26,8 @@ use crate::records::Header;
 
 pub use access::parse_condition;
 pub use error::{MissingField, ProfileError};
-pub use value::{DateCodec, DateOutput, Encoding, FieldRef, ValuePlan};
+pub use value::FieldRef;
+pub(crate) use value::ValuePlan;
 
 /// The AID of DF.PUBLIC when the profile names none.
 pub const DEFAULT_PUBLIC_AID: [u8; 6] = [0xF0, 0x56, 0x53, 0x43, 0x00, 0x01];
