@@ -2,7 +2,7 @@
 //! types.
 //!
 //! A [`Profile`] holds typed identifiers ([`Fid`], [`Sfi`], [`Aid`], [`DoTag`], [`KeyRef`]),
-//! access conditions ([`AccessRules`]) and compiled [`ValuePlan`]s, so nothing behind it re-checks the text.
+//! access conditions ([`AccessRules`]) and compiled value plans, so nothing behind it re-checks the text.
 //! The record fields it reads are numbered ([`FieldRef`]); [`Profile::bind`] resolves them to a
 //! record source's columns once per run.
 
@@ -26,7 +26,8 @@ use crate::records::Header;
 
 pub use access::parse_condition;
 pub use error::{MissingField, ProfileError};
-pub use value::{DateCodec, DateOutput, Encoding, FieldRef, ValuePlan};
+pub use value::FieldRef;
+pub(crate) use value::ValuePlan;
 
 /// The AID of DF.PUBLIC when the profile names none.
 pub const DEFAULT_PUBLIC_AID: [u8; 6] = [0xF0, 0x56, 0x53, 0x43, 0x00, 0x01];
@@ -203,20 +204,26 @@ pub enum FieldKind {
         /// The most digits.
         max: u8,
     },
-    /// Text of at most `max` bytes.
+    /// Text of `min` to `max` bytes.
     Text {
         /// Only printable ASCII fits.
         ascii: bool,
+        /// The fewest bytes (above 1 only where an exact length is required).
+        min: usize,
         /// The most bytes.
         max: usize,
     },
-    /// Hexadecimal digit pairs for at most `max` bytes.
+    /// Hexadecimal digit pairs for `min` to `max` bytes.
     Hex {
+        /// The fewest bytes.
+        min: usize,
         /// The most bytes.
         max: usize,
     },
-    /// Decimal digits, at most `max` of them.
+    /// Decimal digits, `min` to `max` of them.
     Digits {
+        /// The fewest digits.
+        min: usize,
         /// The most digits.
         max: usize,
     },

@@ -352,6 +352,11 @@ mod tests {
         assert_eq!(encoded(&bcd, "1985-02-30"), not_a_date);
         assert_eq!(encoded(&bcd, "1985-03-07x"), not_a_date);
         assert_eq!(encoded(&bcd, "07.03.1985"), not_a_date);
+        let icao = date(
+            iso,
+            DateOutput::Text(parse_owned::<2>("[year repr:last_two][month][day]").unwrap()),
+        );
+        assert_eq!(encoded(&icao, "1985-03-07"), Ok(b"850307".to_vec()));
         let german = date("[day].[month].[year]", DateOutput::Bcd);
         assert_eq!(
             encoded(&german, "07.03.1985"),
