@@ -39,6 +39,10 @@ enum Command {
     #[command(subcommand)]
     Keys(KeysCommand),
 
+    /// Card holder records: write synthetic ones for a profile.
+    #[command(subcommand)]
+    Records(RecordsCommand),
+
     /// Prepare cards: records and a profile in; per card its transcripts and personalized VSC
     /// image into the store, and its PIN and PUK into the PIN mailer.
     ///
@@ -88,6 +92,32 @@ enum KeysCommand {
     Init(KeysInit),
     /// Check an issuer key file and print its key check value (KCV).
     Check(KeyFileArg),
+}
+
+#[derive(Debug, Subcommand)]
+enum RecordsCommand {
+    /// Write N synthetic, valid, distinct card holders for a profile (CSV or JSON Lines by the
+    /// output's extension), deterministic for a seed: for tests, demos and benchmarks.
+    Sample(RecordsSample),
+}
+
+#[derive(Debug, Args)]
+struct RecordsSample {
+    /// The profile whose fields the holders fill.
+    #[arg(long, value_name = "FILE")]
+    profile: PathBuf,
+
+    /// How many holders.
+    #[arg(long, value_name = "N")]
+    count: u64,
+
+    /// The output: FILE.csv, FILE.jsonl or FILE.ndjson.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+
+    /// The seed: the same seed gives the same holders.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -259,6 +289,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Keys(KeysCommand::Init(args)) => keys_init(&args),
         Command::Keys(KeysCommand::Check(args)) => keys_check(&args),
+        Command::Records(RecordsCommand::Sample(args)) => records_sample(&args),
         Command::Prepare(args) => return prepare(&args).unwrap_or_else(fail),
         Command::Export(args) => export(&args),
         Command::Blank(args) => blank(&args),
@@ -286,6 +317,18 @@ fn keys_check(args: &KeyFileArg) -> anyhow::Result<()> {
         "{}: issuer key, check value {}",
         args.key_file.display(),
         key.check_value()
+    );
+    Ok(())
+}
+
+fn records_sample(args: &RecordsSample) -> anyhow::Result<()> {
+    let profile = Profile::load(&args.profile)?;
+    records::sample::write(&profile, args.count, &args.out, args.seed)?;
+    println!(
+        "{} holders for profile {} written to {}",
+        args.count,
+        profile.id(),
+        args.out.display()
     );
     Ok(())
 }

@@ -29,6 +29,8 @@ use crate::store::{
 
 /// How often a waiting task looks at the shutdown flag.
 const POLL: Duration = Duration::from_millis(250);
+/// How many more times a task tries to connect to a card that is not ready.
+const CONNECT_TRIES: u32 = 8;
 
 /// What a station is.
 #[derive(Debug)]
@@ -330,17 +332,21 @@ impl<'a> ReaderTask<'a> {
     }
 
     fn attempt(&mut self, by: &str, report: &(dyn Fn(Event<'_>) + Sync)) -> Attempt {
-        let mut card = match replay::connect_exclusive(&self.context, self.reader) {
-            Ok(card) => card,
-            Err(error) => return Attempt::Unreadable(error.to_string()),
+        // A card just inserted may still be settling (pcscd sees the insertion, the reset, a
+        // bounce): try a few times before giving up on it.
+        let mut tries = 0;
+        let (mut card, uid) = loop {
+            match self.open_card() {
+                Ok(opened) => break opened,
+                Err(_) if tries < CONNECT_TRIES => {
+                    tries += 1;
+                    std::thread::sleep(POLL);
+                }
+                Err(problem) => return Attempt::Unreadable(problem),
+            }
         };
         let mut link = match PcscLink::begin(&mut card) {
             Ok(link) => link,
-            Err(error) => return Attempt::Unreadable(error.to_string()),
-        };
-        let uid = match read_uid(&mut link) {
-            Ok(Some(uid)) => uid,
-            Ok(None) => return Attempt::Unreadable("the card has no readable EF.UID".into()),
             Err(error) => return Attempt::Unreadable(error.to_string()),
         };
         report(Event::Inserted {
@@ -391,6 +397,19 @@ impl<'a> ReaderTask<'a> {
         }
         let _ = link.end();
         Attempt::Personalized { uid, digest }
+    }
+
+    /// Connects to the card exclusively and reads its UID.
+    fn open_card(&self) -> Result<(pcsc::Card, Uid), String> {
+        let mut card =
+            replay::connect_exclusive(&self.context, self.reader).map_err(|e| e.to_string())?;
+        let mut link = PcscLink::begin(&mut card).map_err(|e| e.to_string())?;
+        let uid = read_uid(&mut link).map_err(|e| e.to_string())?;
+        link.end().map_err(|e| e.to_string())?;
+        match uid {
+            Some(uid) => Ok((card, uid)),
+            None => Err("the card has no readable EF.UID".into()),
+        }
     }
 
     /// The card's personalization transcript, opened if sealed.
