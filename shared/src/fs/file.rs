@@ -67,8 +67,10 @@ pub struct Ef {
 /// The structure and contents of an EF.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EfBody {
-    /// A transparent EF: a fixed number of bytes, erased to `00`.
-    Transparent(Vec<u8>),
+    /// A transparent EF: a fixed number of bytes, erased to `00`. Serialized as its size and
+    /// its bytes up to the last non-zero one, so that a large, mostly empty EF costs an image
+    /// only what it holds.
+    Transparent(#[serde(with = "trimmed")] Vec<u8>),
     /// A record EF.
     Records(RecordFile),
 }
@@ -351,9 +353,49 @@ impl Df {
     }
 }
 
+/// The serialized form of a transparent EF's bytes: `(size, bytes up to the last non-zero)`.
+mod trimmed {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::fs::fcp::MAX_EF_SIZE;
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        let used = bytes
+            .iter()
+            .rposition(|b| *b != 0)
+            .map_or(0, |last| last + 1);
+        (bytes.len() as u32, &bytes[..used]).serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let (size, mut bytes) = <(u32, Vec<u8>)>::deserialize(deserializer)?;
+        let size = size as usize;
+        if size > MAX_EF_SIZE || bytes.len() > size {
+            return Err(D::Error::custom(
+                "a transparent EF larger than the card allows",
+            ));
+        }
+        bytes.resize(size, 0);
+        Ok(bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mostly_empty_efs_serialize_small() {
+        let mut bytes = vec![0u8; 4096];
+        bytes[..3].copy_from_slice(b"abc");
+        let body = EfBody::Transparent(bytes);
+        let encoded = postcard::to_allocvec(&body).unwrap();
+        assert!(encoded.len() < 10, "{} bytes", encoded.len());
+        assert_eq!(postcard::from_bytes::<EfBody>(&encoded).unwrap(), body);
+        let too_big = postcard::to_allocvec(&(0u32, (40_000u32, vec![1u8]))).unwrap();
+        assert!(postcard::from_bytes::<EfBody>(&too_big).is_err());
+    }
 
     #[test]
     fn do_tags() {
