@@ -1,1 +1,33 @@
 //! The integration test harness: a private pcscd with vpcd, emulators and PC/SC clients.
+//!
+//! - [`Machine`]: the right to use pcscd and the vpcd ports, one holder per machine (a mutex
+//!   across the test threads, a file lock across processes), and the pcscd started under it.
+//! - [`Process`]: every process a test starts; it is stopped on drop, even on a panic, and also
+//!   when the test process dies.
+//! - [`CardSide`]: cards served in process through `vsc-emulator`'s library API; [`TableCard`],
+//!   a tiny card answering by a table, for protocol tests.
+//! - PC/SC and tool helpers: [`wait_for_card`], [`transmit`], [`run_tool`], and
+//!   [`workspace_binary`] to run the workspace's own binaries.
+
+mod binaries;
+mod card_side;
+mod error;
+mod machine;
+mod pcsc_client;
+mod process;
+mod table_card;
+mod tools;
+mod vicc;
+
+pub use binaries::workspace_binary;
+pub use card_side::CardSide;
+pub use error::HarnessError;
+pub use machine::{LOCK_FILE, Machine, Pcscd, ReaderEntry, Readers};
+pub use pcsc_client::{atr, transmit, wait_for_card, wait_for_empty_reader};
+pub use process::Process;
+pub use table_card::{CardEvent, CardLog, TableCard};
+pub use tools::{ToolOutput, run_tool};
+pub use vicc::vicc_command;
+
+/// The result of a harness operation.
+pub type Result<T> = std::result::Result<T, HarnessError>;
