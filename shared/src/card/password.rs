@@ -2,20 +2,15 @@
 
 use super::{Card, Context, LifeCycle, Outcome};
 use crate::apdu::{Command, Status};
-use crate::security::PasswordRef;
 use crate::security::password::Verification;
+use crate::security::{Password, PasswordRef};
 
 impl Card {
     /// VERIFY: P1 `00` checks the data against the password (an empty body asks for the
     /// state: `9000` verified, `63Cx` tries left, `6983` blocked); P1 `FF` forgets a
     /// verification.
     pub(super) fn verify(&mut self, command: &Command) -> Outcome {
-        let reference = PasswordRef::from_p2(command.p2)?;
-        let password = self
-            .state
-            .passwords
-            .get(reference)
-            .ok_or(Status::ReferencedDataNotFound)?;
+        let (reference, password) = self.password(command.p2)?;
         match (command.p1, command.data) {
             (0xFF, []) => {
                 self.set_verified(reference, false);
@@ -36,12 +31,7 @@ impl Card {
     /// CHANGE REFERENCE DATA: P1 `00` with the old and the new value, P1 `01` with the new value
     /// only (once verified, or while the card is being personalized).
     pub(super) fn change_reference_data(&mut self, command: &Command, ctx: Context) -> Outcome {
-        let reference = PasswordRef::from_p2(command.p2)?;
-        let password = self
-            .state
-            .passwords
-            .get(reference)
-            .ok_or(Status::ReferencedDataNotFound)?;
+        let (reference, password) = self.password(command.p2)?;
         let len = usize::from(password.policy.max_len);
         let new = match command.p1 {
             0x00 => {
@@ -117,6 +107,17 @@ impl Card {
         self.session.user_pin = false;
         self.session.puk = false;
         Ok(Status::Success)
+    }
+
+    /// The password P2 names.
+    fn password(&self, p2: u8) -> Result<(PasswordRef, &Password), Status> {
+        let reference = PasswordRef::from_p2(p2)?;
+        let password = self
+            .state
+            .passwords
+            .get(reference)
+            .ok_or(Status::ReferencedDataNotFound)?;
+        Ok((reference, password))
     }
 
     /// Checks a presented password, counting the try; `63Cx` when it does not match.
