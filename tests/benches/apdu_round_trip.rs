@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
 use vsc_tests::{
-    Machine, Pcscd, Process, Readers, transmit, vicc_command, wait_for_card,
-    wait_for_empty_reader, workspace_binary,
+    Machine, Pcscd, Process, Readers, transmit, vicc_command, wait_for_card, wait_for_empty_reader,
+    workspace_binary,
 };
 
 /// SELECT the MF by its identifier, no response data: answered by every card side here.
