@@ -1,6 +1,8 @@
 //! The measurements behind the transport's choices (docs/emulator.md): card sides answering
 //! `9000`, built in different ways, driven through a private pcscd + vpcd by the same PC/SC
-//! client, one slot and two slots in parallel.
+//! client, one slot and two slots in parallel. Wall-clock rates swing by a fifth from run to run
+//! on a shared machine; the CPU time per APDU (the whole process: client and card side, from the
+//! scheduler's accounting) is the steadier measure of what a card side costs.
 //!
 //! ```sh
 //! cargo run --release -p vsc-tests --example transport_choices
@@ -26,7 +28,7 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How many times each card side is measured; the median is shown (the machine is shared, so
 /// single runs are noisy).
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 7;
 
 /// Starts a card side on the two vpcd slots; the returned closure stops it.
 type Start = Box<dyn Fn(&[SocketAddr]) -> Box<dyn FnOnce()>>;
@@ -110,7 +112,7 @@ fn main() {
     }
 
     // Rounds interleave the card sides, so that a busy moment of the machine hits them alike.
-    let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); variants.len()];
+    let mut results: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); variants.len()];
     for round in 0..ROUNDS {
         for ((_, apdus, rounds, start), results) in variants.iter().zip(&mut results) {
             if round >= *rounds {
@@ -126,13 +128,14 @@ fn main() {
     }
 
     println!(
-        "{:<56} {:>18} {:>24}",
-        "card side (median of rounds)", "1 slot", "2 slots (both counted)"
+        "{:<56} {:>18} {:>24} {:>13}",
+        "card side (median of rounds)", "1 slot", "2 slots (both counted)", "CPU/APDU"
     );
     for ((name, ..), results) in variants.iter().zip(&results) {
-        let one = median(results.iter().map(|(one, _)| *one).collect());
-        let two = median(results.iter().map(|(_, two)| *two).collect());
-        println!("{name:<56} {one:>11.0} APDU/s {two:>17.0} APDU/s");
+        let one = median(results.iter().map(|(one, ..)| *one).collect());
+        let two = median(results.iter().map(|(_, two, _)| *two).collect());
+        let cpu = median(results.iter().map(|(.., cpu)| *cpu).collect());
+        println!("{name:<56} {one:>11.0} APDU/s {two:>17.0} APDU/s {cpu:>10.1} us");
     }
 }
 
@@ -142,7 +145,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// APDU/s on the first reader alone, then on both at once (counting both).
-fn measure(readers: &[String], apdus: u32) -> (f64, f64) {
+fn measure(readers: &[String], apdus: u32) -> (f64, f64, f64) {
     let cards: Vec<pcsc::Card> = readers
         .iter()
         .map(|reader| wait_for_card(reader, TIMEOUT).unwrap())
@@ -152,11 +155,13 @@ fn measure(readers: &[String], apdus: u32) -> (f64, f64) {
             assert_eq!(transmit(card, &APDU).unwrap(), [0x90, 0x00]);
         }
     }
+    let cpu_before = process_cpu_ns();
     let start = Instant::now();
     for _ in 0..apdus {
         transmit(&cards[0], &APDU).unwrap();
     }
     let one = f64::from(apdus) / start.elapsed().as_secs_f64();
+    let cpu = (process_cpu_ns() - cpu_before) as f64 / f64::from(apdus) / 1000.0;
     let start = Instant::now();
     std::thread::scope(|scope| {
         for card in &cards {
@@ -168,7 +173,18 @@ fn measure(readers: &[String], apdus: u32) -> (f64, f64) {
         }
     });
     let two = f64::from(2 * apdus) / start.elapsed().as_secs_f64();
-    (one, two)
+    (one, two, cpu)
+}
+
+/// CPU time of this process's live threads (client and card side alike), in ns, from the
+/// scheduler's own accounting (`/proc/self/task/*/schedstat`, first field).
+fn process_cpu_ns() -> u64 {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 #[derive(Clone, Copy)]
