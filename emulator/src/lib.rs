@@ -13,7 +13,6 @@ mod slot;
 pub mod trace;
 pub mod vpcd;
 
-pub use backoff::Backoff;
 pub use card::{NULL_CARD_ATR, NullCard, VirtualCard};
 pub use server::{Endpoint, ServeError, VPCD_PORT, serve, serve_slots};
 pub mod inspect;

@@ -6,8 +6,9 @@
 //!   when the test process dies.
 //! - [`CardSide`]: cards served in process through `vsc-emulator`'s library API; [`TableCard`],
 //!   a tiny card answering by a table, for protocol tests.
-//! - PC/SC and tool helpers: [`wait_for_card`], [`transmit`], [`run_tool`], and
-//!   [`workspace_binary`] to run the workspace's own binaries.
+//! - PC/SC and tool helpers: [`wait_for_card`], [`wait_for_empty_reader`], [`transmit`],
+//!   [`atr`], [`run_tool`] (opensc-tool, scriptor), [`vicc_command`], and [`workspace_binary`]
+//!   to run the workspace's own binaries.
 
 mod binaries;
 mod card_side;

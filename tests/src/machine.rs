@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,9 @@ const READERS_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How long to wait for a pcscd that someone else started to go away.
 const FOREIGN_PCSCD_PATIENCE: Duration = Duration::from_secs(120);
+
+/// Set when a test gave up waiting for a foreign pcscd.
+static GAVE_UP_WAITING: AtomicBool = AtomicBool::new(false);
 
 /// Serializes the test threads of this process; the file lock serializes processes.
 static THIS_PROCESS: Mutex<()> = Mutex::new(());
@@ -56,7 +60,9 @@ impl Machine {
         // it rather than fail at once, but never stop it.
         let deadline = Instant::now() + FOREIGN_PCSCD_PATIENCE;
         while let Some(pid) = running_pcscd() {
-            if Instant::now() > deadline {
+            // Once one test has waited in vain, the others fail at once.
+            if Instant::now() > deadline || GAVE_UP_WAITING.load(Ordering::Relaxed) {
+                GAVE_UP_WAITING.store(true, Ordering::Relaxed);
                 return Err(HarnessError::ForeignPcscd { pid });
             }
             eprintln!("vsc-tests: waiting for pcscd (pid {pid}), which this harness did not start");
