@@ -17,14 +17,14 @@ use std::time::{Duration, Instant};
 use pcsc::{Context, ReaderState, Scope, State};
 use vsc_core::crypto::{MasterKey, SealKey, SealedArea};
 use vsc_core::image;
-use vsc_core::transcript::{Kind, Transcript};
+use vsc_core::transcript::{Header, Kind, Transcript};
 
 pub use readback::{ReadbackError, compare_clear_side};
 
 use crate::replay::{self, CardLink, LinkError, PcscLink, ReplayError};
 use crate::store::{
-    AuditRecord, ClaimRefused, SqliteStore, Store, StoreError, StoredCard, StoredTranscript, Uid,
-    now,
+    AuditRecord, ClaimRefused, Ending, SqliteStore, Store, StoreError, StoredCard,
+    StoredTranscript, Uid, now,
 };
 
 /// How often a waiting task looks at the shutdown flag.
@@ -275,15 +275,14 @@ impl<'a> ReaderTask<'a> {
             reader: self.name.clone(),
             error,
         };
-        let (uid, digest, result, step, problem) = match outcome {
+        let (uid, digest, ending, problem) = match outcome {
             Attempt::Unreadable(problem) => {
-                (Uid([0; 8]), String::new(), "refused", None, Some(problem))
+                (Uid([0; 8]), String::new(), Ending::Refused, Some(problem))
             }
             Attempt::Refused(uid, refusal) => (
                 uid,
                 String::new(),
-                "refused",
-                None,
+                Ending::Refused,
                 Some(refusal.to_string()),
             ),
             Attempt::Failed {
@@ -292,37 +291,41 @@ impl<'a> ReaderTask<'a> {
                 step,
                 problem,
             } => {
-                self.store
-                    .mark_failed(uid, step.map(|s| s as u32), &problem)
-                    .map_err(store_error)?;
-                (uid, digest, "failed", step, Some(problem))
+                let ending = Ending::Failed {
+                    step: step.map(|s| s as u32),
+                    reason: problem.clone(),
+                };
+                (uid, digest, ending, Some(problem))
             }
-            Attempt::Personalized { uid, digest } => {
-                self.store.mark_personalized(uid).map_err(store_error)?;
-                (uid, digest, "personalized", None, None)
+            Attempt::Personalized { uid, digest } => (uid, digest, Ending::Personalized, None),
+        };
+        let (result, failed_step) = match &ending {
+            Ending::Personalized => {
+                self.summary.personalized += 1;
+                ("personalized", None)
+            }
+            Ending::Failed { step, .. } => {
+                self.summary.failed += 1;
+                ("failed", *step)
+            }
+            Ending::Refused => {
+                self.summary.refused += 1;
+                ("refused", None)
             }
         };
-        match result {
-            "personalized" => self.summary.personalized += 1,
-            "failed" => self.summary.failed += 1,
-            _ => self.summary.refused += 1,
-        }
         let record = AuditRecord {
             uid,
             reader: self.name.clone(),
             station: self.config.station.clone(),
             transcript_digest: digest,
             result: result.to_string(),
-            failed_step: step.map(|s| s as u32),
+            failed_step,
             started_at,
             duration_ms: started.elapsed().as_millis() as u64,
         };
         self.store
-            .append_audit(&record)
-            .map_err(|error| StationError::Store {
-                reader: self.name.clone(),
-                error,
-            })?;
+            .finish_attempt(&ending, &record)
+            .map_err(store_error)?;
         report(Event::Done {
             reader: &self.name,
             record: &record,
@@ -345,10 +348,7 @@ impl<'a> ReaderTask<'a> {
                 Err(problem) => return Attempt::Unreadable(problem),
             }
         };
-        let mut link = match PcscLink::begin(&mut card) {
-            Ok(link) => link,
-            Err(error) => return Attempt::Unreadable(error.to_string()),
-        };
+        let mut link = PcscLink::exclusive(&mut card);
         report(Event::Inserted {
             reader: &self.name,
             uid: Some(uid),
@@ -370,7 +370,9 @@ impl<'a> ReaderTask<'a> {
             Err(problem) => return failed(None, problem),
         };
         let steps = transcript.steps.len();
-        let replayed = replay::check_card(&mut link, &transcript.header).and_then(|()| {
+        // The card was reset when connected and its UID is known: check both against the
+        // header, then replay (plain commands since the reset left the channel unopened).
+        let replayed = check_header(&mut link, &transcript.header, uid).and_then(|()| {
             replay::replay(&mut link, &transcript, |event| {
                 if let replay::Event::Step { step, total, .. } = event {
                     report(Event::Step {
@@ -384,14 +386,10 @@ impl<'a> ReaderTask<'a> {
         if let Err(error) = replayed {
             return failed(error.step(), error.to_string());
         }
-        // Read the clear side back after a fresh reset, as any application would see it.
+        // Read the clear side back, as any application sees it.
         let readback = image::read_clear(&stored.card.image)
             .map_err(|e| e.to_string())
-            .and_then(|view| {
-                link.reset(vsc_core::transcript::ResetKind::Warm)
-                    .map_err(|e| e.to_string())?;
-                compare_clear_side(&mut link, &view.fs).map_err(|e| e.to_string())
-            });
+            .and_then(|view| compare_clear_side(&mut link, &view.fs).map_err(|e| e.to_string()));
         if let Err(problem) = readback {
             return failed(Some(steps), problem);
         }
@@ -403,9 +401,7 @@ impl<'a> ReaderTask<'a> {
     fn open_card(&self) -> Result<(pcsc::Card, Uid), String> {
         let mut card =
             replay::connect_exclusive(&self.context, self.reader).map_err(|e| e.to_string())?;
-        let mut link = PcscLink::begin(&mut card).map_err(|e| e.to_string())?;
-        let uid = read_uid(&mut link).map_err(|e| e.to_string())?;
-        link.end().map_err(|e| e.to_string())?;
+        let uid = read_uid(&mut PcscLink::exclusive(&mut card)).map_err(|e| e.to_string())?;
         match uid {
             Some(uid) => Ok((card, uid)),
             None => Err("the card has no readable EF.UID".into()),
@@ -450,7 +446,27 @@ enum Attempt {
     },
 }
 
-/// The UID from EF.UID, then a reset so the session starts fresh.
+/// Checks the card's ATR and UID against what the transcript was made for.
+fn check_header(link: &mut impl CardLink, header: &Header, uid: Uid) -> Result<(), ReplayError> {
+    let atr = link
+        .atr()
+        .map_err(|cause| ReplayError::Link { step: 0, cause })?;
+    if atr != header.atr.as_bytes() {
+        return Err(ReplayError::AtrMismatch {
+            expected: header.atr.as_bytes().to_vec(),
+            received: atr,
+        });
+    }
+    if uid.0 != header.uid.0 {
+        return Err(ReplayError::UidMismatch {
+            expected: header.uid.0,
+            received: Some(uid.0),
+        });
+    }
+    Ok(())
+}
+
+/// The UID from EF.UID (plain commands: the personalization channel is not opened).
 fn read_uid(link: &mut impl CardLink) -> Result<Option<Uid>, ReplayError> {
     let error = |cause: LinkError| ReplayError::Link { step: 0, cause };
     let mut response = Vec::new();
@@ -468,7 +484,5 @@ fn read_uid(link: &mut impl CardLink) -> Result<Option<Uid>, ReplayError> {
             uid = Some(Uid(bytes));
         }
     }
-    link.reset(vsc_core::transcript::ResetKind::Warm)
-        .map_err(error)?;
     Ok(uid)
 }

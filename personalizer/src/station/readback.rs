@@ -107,8 +107,18 @@ fn select_path(link: &mut impl CardLink, path: &[Fid], what: &str) -> Result<(),
     command(link, &select, what).map(|_| ())
 }
 
-/// READ BINARY of `len` bytes from offset 0, 256 bytes at a time (short APDUs every card takes).
+/// READ BINARY of `len` bytes from offset 0: in one extended-length command when the card takes
+/// it, else 256 bytes at a time (short APDUs, which every card takes).
 fn read_binary(link: &mut impl CardLink, len: usize, what: &str) -> Result<Vec<u8>, ReadbackError> {
+    if len > 256 {
+        let mut response = Vec::new();
+        link.transmit(&[0x00, 0xB0, 0x00, 0x00, 0x00, 0x00, 0x00], &mut response)?;
+        if let [data @ .., 0x90, 0x00] = response.as_slice()
+            && data.len() == len
+        {
+            return Ok(data.to_vec());
+        }
+    }
     let mut out = Vec::with_capacity(len);
     while out.len() < len {
         let offset = out.len() as u16;

@@ -143,6 +143,23 @@ pub struct AuditRecord {
     pub duration_ms: u64,
 }
 
+/// How a station's attempt on a card ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Personalized and read back.
+    Personalized,
+    /// The replay or the read-back failed; a retry starts from the first step.
+    Failed {
+        /// The step (1-based) that failed, if the replay got that far.
+        step: Option<u32>,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The card was refused (unknown, already personalized, claimed elsewhere, unreadable):
+    /// its status does not change.
+    Refused,
+}
+
 /// Why a station may not personalize a card.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ClaimRefused {
@@ -208,12 +225,9 @@ pub trait Store: Send {
     /// Claims a prepared (or failed) card for a station task, atomically.
     fn claim(&mut self, uid: Uid, by: &str)
     -> Result<Result<StoredCard, ClaimRefused>, StoreError>;
-    /// Marks a claimed card personalized.
-    fn mark_personalized(&mut self, uid: Uid) -> Result<(), StoreError>;
-    /// Marks a claimed card failed.
-    fn mark_failed(&mut self, uid: Uid, step: Option<u32>, reason: &str) -> Result<(), StoreError>;
-    /// Appends a line to the audit log.
-    fn append_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError>;
+    /// Ends a station's attempt in one transaction: the card's new status (none for a refused
+    /// card, which was never claimed) and the attempt's line in the audit log.
+    fn finish_attempt(&mut self, ending: &Ending, record: &AuditRecord) -> Result<(), StoreError>;
     /// The audit log, oldest first.
     fn audit_log(&mut self) -> Result<Vec<AuditRecord>, StoreError>;
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    AuditRecord, CardStatus, ClaimRefused, PreparedCard, Store, StoreError, StoredCard,
+    AuditRecord, CardStatus, ClaimRefused, Ending, PreparedCard, Store, StoreError, StoredCard,
     StoredTranscript, Uid, now,
 };
 
@@ -65,7 +65,12 @@ impl SqliteStore {
     /// Opens the store at `path`, creating it if it does not exist.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let connection = Connection::open(path)?;
-        connection.busy_timeout(Duration::from_secs(10))?;
+        // Station tasks contend for the write lock a few milliseconds at a time: retry every
+        // 200 µs (SQLite's own timeout sleeps whole milliseconds, growing), for up to 10 s.
+        connection.busy_handler(Some(|retries| {
+            std::thread::sleep(Duration::from_micros(200));
+            retries < 50_000
+        }))?;
         // Cards are a few KB each: large pages mean fewer overflow pages and system calls. The
         // page size takes effect only on a new database, before its journal mode is set.
         connection.pragma_update(None, "page_size", 16_384)?;
@@ -155,13 +160,13 @@ impl SqliteStore {
     }
 
     fn set_status(
-        &mut self,
+        connection: &Connection,
         uid: Uid,
         status: &str,
         step: Option<u32>,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
-        let changed = self.connection.prepare_cached(
+        let changed = connection.prepare_cached(
             "UPDATE cards SET status = ?2, failed_step = ?3, failure = ?4, claimed_by = NULL, updated_at = ?5 WHERE uid = ?1",
         )?
         .execute(params![uid.to_string(), status, step, reason, now()])?;
@@ -269,17 +274,18 @@ impl Store for SqliteStore {
         Ok(Ok(stored))
     }
 
-    fn mark_personalized(&mut self, uid: Uid) -> Result<(), StoreError> {
-        self.set_status(uid, "personalized", None, None)
-    }
-
-    fn mark_failed(&mut self, uid: Uid, step: Option<u32>, reason: &str) -> Result<(), StoreError> {
-        self.set_status(uid, "failed", step, Some(reason))
-    }
-
-    fn append_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
-        self.connection
-            .prepare_cached(
+    fn finish_attempt(&mut self, ending: &Ending, record: &AuditRecord) -> Result<(), StoreError> {
+        let tx = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        match ending {
+            Ending::Personalized => Self::set_status(&tx, record.uid, "personalized", None, None)?,
+            Ending::Failed { step, reason } => {
+                Self::set_status(&tx, record.uid, "failed", *step, Some(reason))?;
+            }
+            Ending::Refused => {}
+        }
+        tx.prepare_cached(
                 "INSERT INTO audit (uid, reader, station, transcript_digest, result, failed_step, started_at, duration_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
@@ -293,6 +299,7 @@ impl Store for SqliteStore {
                 record.started_at,
                 record.duration_ms,
             ])?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -377,7 +384,21 @@ mod tests {
                 by: "station-a/reader-0".into()
             }
         );
-        store.mark_failed(uid, Some(7), "card removed").unwrap();
+        let record = |result: &str| AuditRecord {
+            uid,
+            reader: "r".into(),
+            station: "s".into(),
+            transcript_digest: "d".into(),
+            result: result.into(),
+            failed_step: None,
+            started_at: now(),
+            duration_ms: 1,
+        };
+        let failed = Ending::Failed {
+            step: Some(7),
+            reason: "card removed".into(),
+        };
+        store.finish_attempt(&failed, &record("failed")).unwrap();
         let failed = store.card(uid).unwrap().unwrap().status;
         assert_eq!(
             failed,
@@ -390,7 +411,10 @@ mod tests {
             store.claim(uid, "station-a/reader-1").unwrap().is_ok(),
             "a failed card is retried"
         );
-        store.mark_personalized(uid).unwrap();
+        store
+            .finish_attempt(&Ending::Personalized, &record("personalized"))
+            .unwrap();
+        assert_eq!(store.audit_log().unwrap().len(), 2);
         assert_eq!(
             store.claim(uid, "x").unwrap().unwrap_err(),
             ClaimRefused::AlreadyPersonalized(uid)
@@ -415,7 +439,7 @@ mod tests {
             started_at: now(),
             duration_ms: 12,
         };
-        store.append_audit(&record).unwrap();
+        store.finish_attempt(&Ending::Refused, &record).unwrap();
         assert_eq!(store.audit_log().unwrap(), [record]);
         let connection = Connection::open(dir.path().join("vsc.db")).unwrap();
         assert!(connection.execute("DELETE FROM audit", []).is_err());

@@ -1,0 +1,229 @@
+//! Personalization through pcscd and vpcd, measured:
+//!
+//! - `replay`: the replay engine sending a card's personalization transcript (every response
+//!   compared with its expectation) against a bare `SCardTransmit` loop over the same APDUs, in
+//!   one run. Target: the engine costs at most 5 % more.
+//! - `station`: `station --once` personalizing one card in one reader, and two cards in two
+//!   readers. Target: two take at most 1.1 times as long as one.
+//!
+//! The cards are blank VSCs served in process that go back to their blank state at every
+//! power-on (the bench powers them off between iterations, outside the timed part), so every
+//! iteration personalizes a fresh card; the station gets a fresh copy of the store each time.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::ffi::CString;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use pcsc::{Context, Disposition, Protocols, Scope, ShareMode};
+use vsc_core::card::{Card, CardState};
+use vsc_core::crypto::MasterKey;
+use vsc_core::transcript::{Step, Transcript};
+use vsc_emulator::{Endpoint, VirtualCard};
+use vsc_personalizer::compile::{self, Mode};
+use vsc_personalizer::prepare::{self, Options};
+use vsc_personalizer::profile::Profile;
+use vsc_personalizer::records;
+use vsc_personalizer::replay::{self, CardLink, CardOsLink, PcscLink};
+use vsc_personalizer::station;
+use vsc_personalizer::store::{SqliteStore, Store, StoredTranscript, Uid};
+use vsc_tests::{CardSide, Machine, Readers, wait_for_card};
+
+const CARD_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A blank card that is blank again at every power-on.
+struct FreshCard {
+    blank: CardState,
+    card: Card,
+}
+
+impl VirtualCard for FreshCard {
+    fn atr(&self) -> Vec<u8> {
+        self.card.atr()
+    }
+    fn transmit(&mut self, command: &[u8], response: &mut Vec<u8>) {
+        self.card.transmit_into(command, response);
+    }
+    fn reset(&mut self) {
+        self.card.reset();
+    }
+    fn power_on(&mut self) {
+        self.card = Card::from_state(self.blank.clone());
+    }
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    let machine = Machine::lock().expect("the machine's pcscd lock");
+    let pcscd = machine
+        .start_pcscd(&Readers::system())
+        .expect("a private pcscd");
+
+    // Two prepared cards and their blank cards.
+    let folder = machine.scratch().join("bench-personalization");
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&folder).unwrap();
+    let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("../personalizer/profiles");
+    let profile = Profile::load(&profiles.join("demo.toml")).unwrap();
+    let text = std::fs::read_to_string(profiles.join("demo-records.csv")).unwrap();
+    let records_file = folder.join("records.csv");
+    std::fs::write(
+        &records_file,
+        text.lines().take(3).collect::<Vec<_>>().join("\n") + "\n",
+    )
+    .unwrap();
+    let master = MasterKey::from_bytes(&[0x5A; 32]);
+    let template = folder.join("template.db");
+    {
+        let mut store = SqliteStore::open(&template).unwrap();
+        let mut source = records::open(records_file.to_str().unwrap()).unwrap();
+        let summary = prepare::run(
+            &profile,
+            source.as_mut(),
+            &master,
+            &mut store,
+            None,
+            &Options::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(summary.prepared, 2);
+    }
+    let uids: Vec<Uid> = text
+        .lines()
+        .skip(1)
+        .take(2)
+        .map(|l| Uid::parse(l.split(',').next().unwrap()).unwrap())
+        .collect();
+    let blank = |uid: Uid| {
+        let preinit = compile::compile_preinit(&profile, uid.0, &master, Mode::Channel).unwrap();
+        let mut link = CardOsLink::new(Card::blank());
+        replay::replay(&mut link, &preinit, |_| {}).unwrap();
+        link.into_card().into_state()
+    };
+    let slots: Vec<(Endpoint, FreshCard)> = uids
+        .iter()
+        .enumerate()
+        .map(|(n, uid)| {
+            let blank = blank(*uid);
+            (
+                Endpoint::vpcd_default().slot(n).unwrap(),
+                FreshCard {
+                    card: Card::from_state(blank.clone()),
+                    blank,
+                },
+            )
+        })
+        .collect();
+    let side = CardSide::start(slots).unwrap();
+    let readers: Vec<CString> = pcscd.readers()[..2]
+        .iter()
+        .map(|r| CString::new(r.as_str()).unwrap())
+        .collect();
+    for reader in &pcscd.readers()[..2] {
+        drop(wait_for_card(reader, CARD_TIMEOUT).unwrap());
+    }
+    let context = Context::establish(Scope::User).unwrap();
+    // Power a card off and on: blank again.
+    let refresh = |reader: &CString| {
+        let mut card = context
+            .connect(reader, ShareMode::Shared, Protocols::ANY)
+            .unwrap();
+        card.reconnect(ShareMode::Shared, Protocols::ANY, Disposition::UnpowerCard)
+            .unwrap();
+        drop(card);
+    };
+
+    let stored = SqliteStore::open(&template)
+        .unwrap()
+        .card(uids[0])
+        .unwrap()
+        .unwrap();
+    let StoredTranscript::Clear(text) = &stored.card.perso else {
+        panic!("a channel transcript rests in clear")
+    };
+    let transcript = Transcript::parse(text).unwrap();
+    let commands: Vec<Vec<u8>> = transcript
+        .steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::Command { command, .. } => Some(command.as_bytes().to_vec()),
+            Step::Reset { .. } => None,
+        })
+        .collect();
+
+    let mut group = criterion.benchmark_group("replay");
+    group.throughput(Throughput::Elements(commands.len() as u64));
+    group.bench_function("bare SCardTransmit loop", |bencher| {
+        bencher.iter_custom(|iterations| {
+            let mut elapsed = Duration::ZERO;
+            for _ in 0..iterations {
+                refresh(&readers[0]);
+                let mut card = replay::connect_exclusive(&context, &readers[0]).unwrap();
+                let mut link = PcscLink::begin(&mut card).unwrap();
+                let mut response = Vec::new();
+                let start = Instant::now();
+                for command in &commands {
+                    link.transmit(command, &mut response).unwrap();
+                }
+                elapsed += start.elapsed();
+                assert!(response.ends_with(&[0x90, 0x00]), "{response:02X?}");
+            }
+            elapsed
+        })
+    });
+    group.bench_function("replay engine", |bencher| {
+        bencher.iter_custom(|iterations| {
+            let mut elapsed = Duration::ZERO;
+            for _ in 0..iterations {
+                refresh(&readers[0]);
+                let mut card = replay::connect_exclusive(&context, &readers[0]).unwrap();
+                let mut link = PcscLink::begin(&mut card).unwrap();
+                let start = Instant::now();
+                replay::replay(&mut link, &transcript, |_| {}).unwrap();
+                elapsed += start.elapsed();
+            }
+            elapsed
+        })
+    });
+    group.finish();
+
+    let mut group = criterion.benchmark_group("station");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(10));
+    let run_station = |count: usize| {
+        let store = folder.join("station.db");
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", store.display()));
+        }
+        std::fs::copy(&template, &store).unwrap();
+        for reader in &readers[..count] {
+            refresh(reader);
+        }
+        let config = station::Config {
+            store,
+            station: "bench".into(),
+            readers: readers[..count].to_vec(),
+            once: true,
+            master: None,
+        };
+        let start = Instant::now();
+        let summary = station::run(&config, &AtomicBool::new(false), &|_| {}).unwrap();
+        let elapsed = start.elapsed();
+        assert_eq!(summary.personalized, count as u64, "{summary:?}");
+        elapsed
+    };
+    group.bench_function("one card, one reader", |bencher| {
+        bencher.iter_custom(|iterations| (0..iterations).map(|_| run_station(1)).sum())
+    });
+    group.bench_function("two cards, two readers", |bencher| {
+        bencher.iter_custom(|iterations| (0..iterations).map(|_| run_station(2)).sum())
+    });
+    group.finish();
+
+    side.stop().unwrap();
+    criterion.final_summary();
+}
