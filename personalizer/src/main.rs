@@ -786,7 +786,7 @@ fn station(args: &StationArgs) -> anyhow::Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let summary = station::run(&config, &shutdown, &|event| match event {
+    let summary = station::run(config, &shutdown, &|event| match event {
         Event::Inserted {
             reader,
             uid: Some(uid),

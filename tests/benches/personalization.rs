@@ -3,8 +3,10 @@
 //! - `replay`: the replay engine sending a card's personalization transcript (every response
 //!   compared with its expectation) against a bare `SCardTransmit` loop over the same APDUs, in
 //!   one run. Target: the engine costs at most 5 % more.
-//! - `station`: `station --once` personalizing one card in one reader, and two cards in two
-//!   readers. Target: two take at most 1.1 times as long as one.
+//! - `station`: a station (kept open, as a running one is) personalizing one card in one
+//!   reader, and two cards in two readers. Target: two take at most 1.1 times as long as one.
+//!   Next to it, the same transcripts as bare loops on one and two readers at once: the scaling
+//!   of the PC/SC stack itself on this machine, which bounds the station's.
 //!
 //! The cards are blank VSCs served in process that go back to their blank state at every
 //! power-on (the bench powers them off between iterations, outside the timed part), so every
@@ -188,39 +190,102 @@ fn main() {
             elapsed
         })
     });
+    let stored_b = SqliteStore::open(&template)
+        .unwrap()
+        .card(uids[1])
+        .unwrap()
+        .unwrap();
+    let StoredTranscript::Clear(text_b) = &stored_b.card.perso else {
+        panic!()
+    };
+    let commands_b: Vec<Vec<u8>> = Transcript::parse(text_b)
+        .unwrap()
+        .steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::Command { command, .. } => Some(command.as_bytes().to_vec()),
+            Step::Reset { .. } => None,
+        })
+        .collect();
+    let contexts: Vec<Context> = (0..2)
+        .map(|_| Context::establish(Scope::User).unwrap())
+        .collect();
+    for n in [1usize, 2] {
+        // The stack's own scaling: each card's transcript as a bare loop, on one reader and on
+        // two at once (the station cannot scale better than this).
+        group.bench_function(format!("bare loops, {n} reader(s) at once"), |bencher| {
+            bencher.iter_custom(|iterations| {
+                let mut elapsed = Duration::ZERO;
+                for _ in 0..iterations {
+                    for reader in &readers[..n] {
+                        refresh(reader);
+                    }
+                    let mut cards: Vec<_> = readers[..n]
+                        .iter()
+                        .zip(&contexts)
+                        .map(|(r, c)| replay::connect_exclusive(c, r).unwrap())
+                        .collect();
+                    let start = Instant::now();
+                    std::thread::scope(|s| {
+                        for (card, commands) in cards.iter_mut().zip([&commands, &commands_b]) {
+                            s.spawn(move || {
+                                let mut link = PcscLink::exclusive(card);
+                                let mut response = Vec::new();
+                                for command in commands {
+                                    link.transmit(command, &mut response).unwrap();
+                                }
+                                assert!(response.ends_with(&[0x90, 0x00]));
+                            });
+                        }
+                    });
+                    elapsed += start.elapsed();
+                }
+                elapsed
+            })
+        });
+    }
     group.finish();
 
     let mut group = criterion.benchmark_group("station");
     group
         .sample_size(20)
         .measurement_time(Duration::from_secs(10));
-    let run_station = |count: usize| {
-        let store = folder.join("station.db");
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", store.display()));
-        }
-        std::fs::copy(&template, &store).unwrap();
+    // A running station keeps its PC/SC contexts and store connections: open one station per
+    // reader count, and between rounds put the cards back to "prepared" (outside the timing).
+    let store = folder.join("station.db");
+    std::fs::copy(&template, &store).unwrap();
+    let mut stations: Vec<station::Station> = (1..=2)
+        .map(|count| {
+            station::Station::open(station::Config {
+                store: store.clone(),
+                station: "bench".into(),
+                readers: readers[..count].to_vec(),
+                once: true,
+                master: None,
+            })
+            .unwrap()
+        })
+        .collect();
+    let reset = rusqlite::Connection::open(&store).unwrap();
+    let round = |station: &mut station::Station, count: usize| {
+        reset
+            .execute("UPDATE cards SET status = 'prepared', claimed_by = NULL, failed_step = NULL, failure = NULL", [])
+            .unwrap();
         for reader in &readers[..count] {
             refresh(reader);
         }
-        let config = station::Config {
-            store,
-            station: "bench".into(),
-            readers: readers[..count].to_vec(),
-            once: true,
-            master: None,
-        };
         let start = Instant::now();
-        let summary = station::run(&config, &AtomicBool::new(false), &|_| {}).unwrap();
+        let summary = station.run(&AtomicBool::new(false), &|_| {}).unwrap();
         let elapsed = start.elapsed();
         assert_eq!(summary.personalized, count as u64, "{summary:?}");
         elapsed
     };
+    let (one, two) = stations.split_at_mut(1);
     group.bench_function("one card, one reader", |bencher| {
-        bencher.iter_custom(|iterations| (0..iterations).map(|_| run_station(1)).sum())
+        bencher.iter_custom(|iterations| (0..iterations).map(|_| round(&mut one[0], 1)).sum())
     });
     group.bench_function("two cards, two readers", |bencher| {
-        bencher.iter_custom(|iterations| (0..iterations).map(|_| run_station(2)).sum())
+        bencher.iter_custom(|iterations| (0..iterations).map(|_| round(&mut two[0], 2)).sum())
     });
     group.finish();
 

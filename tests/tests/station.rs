@@ -291,20 +291,22 @@ fn a_card_pulled_mid_replay_is_personalized_by_the_retry() {
         master: None,
     };
     let shutdown = AtomicBool::new(false);
+    let mut station = station::Station::open(config).unwrap();
     // Pull the card (kill its emulator) when half the steps are sent.
     let pulled_at = Mutex::new(None);
-    let summary = station::run(&config, &shutdown, &|event| {
-        if let station::Event::Step { step, total, .. } = event
-            && step == total / 2
-        {
-            let mut pulled = pulled_at.lock().unwrap();
-            if pulled.is_none() {
-                emulator.lock().unwrap().signal("KILL").unwrap();
-                *pulled = Some(step);
+    let summary = station
+        .run(&shutdown, &|event| {
+            if let station::Event::Step { step, total, .. } = event
+                && step == total / 2
+            {
+                let mut pulled = pulled_at.lock().unwrap();
+                if pulled.is_none() {
+                    emulator.lock().unwrap().signal("KILL").unwrap();
+                    *pulled = Some(step);
+                }
             }
-        }
-    })
-    .unwrap();
+        })
+        .unwrap();
     assert_eq!((summary.personalized, summary.failed), (0, 1));
     let pulled = pulled_at.lock().unwrap().unwrap();
     match batch.store().card(uid).unwrap().unwrap().status {
@@ -327,7 +329,7 @@ fn a_card_pulled_mid_replay_is_personalized_by_the_retry() {
     // Served again: the retry starts from the first step and completes.
     let mut emulator = batch.serve(&machine, &[&card]);
     drop(wait_for_card(pcscd.reader(0), CARD_TIMEOUT).unwrap());
-    let summary = station::run(&config, &shutdown, &|_| {}).unwrap();
+    let summary = station.run(&shutdown, &|_| {}).unwrap();
     assert_eq!((summary.personalized, summary.failed), (1, 0));
     emulator.stop().unwrap();
     assert_eq!(batch.load(&card), batch.prepared(uid));

@@ -9,7 +9,7 @@
 
 mod readback;
 
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -114,34 +114,62 @@ pub enum StationError {
     },
 }
 
-/// Runs a task per reader until `shutdown` is set (a task finishes the card it is on first) or,
-/// with `once`, until every reader's present card is done.
+/// A station: one task per reader, each with its own PC/SC context and store connection, kept
+/// for as long as the station lives.
+#[derive(Debug)]
+pub struct Station {
+    config: Config,
+    tasks: Vec<ReaderTask>,
+}
+
+impl Station {
+    /// Opens the readers' tasks: a PC/SC context and a store connection each.
+    pub fn open(config: Config) -> Result<Station, StationError> {
+        let tasks = config
+            .readers
+            .iter()
+            .map(|reader| ReaderTask::new(&config, reader.clone()))
+            .collect::<Result<_, _>>()?;
+        Ok(Station { config, tasks })
+    }
+
+    /// Runs every task until `shutdown` is set (a task finishes the card it is on first) or,
+    /// with `once`, until every reader's present card is done.
+    pub fn run(
+        &mut self,
+        shutdown: &AtomicBool,
+        report: &(dyn Fn(Event<'_>) + Sync),
+    ) -> Result<Summary, StationError> {
+        let config = &self.config;
+        let results: Vec<Result<Summary, StationError>> = std::thread::scope(|scope| {
+            let running: Vec<_> = self
+                .tasks
+                .iter_mut()
+                .map(|task| scope.spawn(move || task.run(config, shutdown, report)))
+                .collect();
+            running
+                .into_iter()
+                .map(|t| t.join().unwrap_or_else(|_| Ok(Summary::default())))
+                .collect()
+        });
+        let mut total = Summary::default();
+        for result in results {
+            let summary = result?;
+            total.personalized += summary.personalized;
+            total.failed += summary.failed;
+            total.refused += summary.refused;
+        }
+        Ok(total)
+    }
+}
+
+/// Opens a station for `config` and runs it (see [`Station::run`]).
 pub fn run(
-    config: &Config,
+    config: Config,
     shutdown: &AtomicBool,
     report: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<Summary, StationError> {
-    let results: Vec<Result<Summary, StationError>> = std::thread::scope(|scope| {
-        let tasks: Vec<_> = config
-            .readers
-            .iter()
-            .map(|reader| {
-                scope.spawn(move || ReaderTask::new(config, reader)?.run(shutdown, report))
-            })
-            .collect();
-        tasks
-            .into_iter()
-            .map(|t| t.join().unwrap_or_else(|_| Ok(Summary::default())))
-            .collect()
-    });
-    let mut total = Summary::default();
-    for result in results {
-        let summary = result?;
-        total.personalized += summary.personalized;
-        total.failed += summary.failed;
-        total.refused += summary.refused;
-    }
-    Ok(total)
+    Station::open(config)?.run(shutdown, report)
 }
 
 /// Every reader pcscd knows.
@@ -150,13 +178,20 @@ pub fn all_readers() -> Result<Vec<CString>, pcsc::Error> {
 }
 
 /// One reader's task and its state.
-struct ReaderTask<'a> {
-    config: &'a Config,
-    reader: &'a CStr,
+struct ReaderTask {
+    reader: CString,
     name: String,
     context: Context,
     store: SqliteStore,
     summary: Summary,
+}
+
+impl std::fmt::Debug for ReaderTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReaderTask")
+            .field("reader", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where a reader task is.
@@ -171,8 +206,8 @@ enum Phase {
     Stopped,
 }
 
-impl<'a> ReaderTask<'a> {
-    fn new(config: &'a Config, reader: &'a CStr) -> Result<ReaderTask<'a>, StationError> {
+impl ReaderTask {
+    fn new(config: &Config, reader: CString) -> Result<ReaderTask, StationError> {
         let name = reader.to_string_lossy().into_owned();
         let context = Context::establish(Scope::User).map_err(|error| StationError::Pcsc {
             reader: name.clone(),
@@ -183,7 +218,6 @@ impl<'a> ReaderTask<'a> {
             error,
         })?;
         Ok(ReaderTask {
-            config,
             reader,
             name,
             context,
@@ -193,11 +227,13 @@ impl<'a> ReaderTask<'a> {
     }
 
     fn run(
-        mut self,
+        &mut self,
+        config: &Config,
         shutdown: &AtomicBool,
         report: &(dyn Fn(Event<'_>) + Sync),
     ) -> Result<Summary, StationError> {
-        let mut phase = if self.config.once {
+        self.summary = Summary::default();
+        let mut phase = if config.once {
             if self.card_present(Duration::ZERO)? {
                 Phase::CardPresent
             } else {
@@ -218,8 +254,8 @@ impl<'a> ReaderTask<'a> {
                     }
                 }
                 Phase::CardPresent => {
-                    self.personalize(report)?;
-                    if self.config.once {
+                    self.personalize(config, report)?;
+                    if config.once {
                         Phase::Stopped
                     } else {
                         report(Event::RemoveCard { reader: &self.name });
@@ -239,7 +275,7 @@ impl<'a> ReaderTask<'a> {
 
     /// Whether a card is in the reader, waiting at most `timeout` for a change.
     fn card_present(&self, timeout: Duration) -> Result<bool, StationError> {
-        let mut states = [ReaderState::new(self.reader.to_owned(), State::UNAWARE)];
+        let mut states = [ReaderState::new(self.reader.clone(), State::UNAWARE)];
         match self.context.get_status_change(Duration::ZERO, &mut states) {
             Ok(()) | Err(pcsc::Error::Timeout) => {}
             Err(error) => {
@@ -266,11 +302,15 @@ impl<'a> ReaderTask<'a> {
     }
 
     /// One card: read its UID, claim, replay, read back, record.
-    fn personalize(&mut self, report: &(dyn Fn(Event<'_>) + Sync)) -> Result<(), StationError> {
+    fn personalize(
+        &mut self,
+        config: &Config,
+        report: &(dyn Fn(Event<'_>) + Sync),
+    ) -> Result<(), StationError> {
         let started_at = now();
         let started = Instant::now();
-        let by = format!("{}/{}", self.config.station, self.name);
-        let outcome = self.attempt(&by, report);
+        let by = format!("{}/{}", config.station, self.name);
+        let outcome = self.attempt(config, &by, report);
         let store_error = |error| StationError::Store {
             reader: self.name.clone(),
             error,
@@ -316,7 +356,7 @@ impl<'a> ReaderTask<'a> {
         let record = AuditRecord {
             uid,
             reader: self.name.clone(),
-            station: self.config.station.clone(),
+            station: config.station.clone(),
             transcript_digest: digest,
             result: result.to_string(),
             failed_step,
@@ -334,7 +374,12 @@ impl<'a> ReaderTask<'a> {
         Ok(())
     }
 
-    fn attempt(&mut self, by: &str, report: &(dyn Fn(Event<'_>) + Sync)) -> Attempt {
+    fn attempt(
+        &mut self,
+        config: &Config,
+        by: &str,
+        report: &(dyn Fn(Event<'_>) + Sync),
+    ) -> Attempt {
         // A card just inserted may still be settling (pcscd sees the insertion, the reset, a
         // bounce): try a few times before giving up on it.
         let mut tries = 0;
@@ -365,7 +410,7 @@ impl<'a> ReaderTask<'a> {
             step,
             problem,
         };
-        let transcript = match self.transcript(&stored) {
+        let transcript = match transcript(config, &stored) {
             Ok(transcript) => transcript,
             Err(problem) => return failed(None, problem),
         };
@@ -400,34 +445,34 @@ impl<'a> ReaderTask<'a> {
     /// Connects to the card exclusively and reads its UID.
     fn open_card(&self) -> Result<(pcsc::Card, Uid), String> {
         let mut card =
-            replay::connect_exclusive(&self.context, self.reader).map_err(|e| e.to_string())?;
+            replay::connect_exclusive(&self.context, &self.reader).map_err(|e| e.to_string())?;
         let uid = read_uid(&mut PcscLink::exclusive(&mut card)).map_err(|e| e.to_string())?;
         match uid {
             Some(uid) => Ok((card, uid)),
             None => Err("the card has no readable EF.UID".into()),
         }
     }
+}
 
-    /// The card's personalization transcript, opened if sealed.
-    fn transcript(&self, stored: &StoredCard) -> Result<Transcript, String> {
-        let text = match &stored.card.perso {
-            StoredTranscript::Clear(text) => text.clone(),
-            StoredTranscript::Sealed(sealed) => {
-                let master = self.config.master.as_ref().ok_or("the personalization transcript is sealed (plain mode): the station needs --key-file")?;
-                let uid = stored.card.uid.0;
-                let opened = SealKey::derive(master, SealedArea::Transcript, &uid)
-                    .open(
-                        &crate::prepare::transcript_aad(Kind::Personalization, &uid),
-                        sealed,
-                    )
-                    .map_err(|_| {
-                        "the sealed transcript does not open with this issuer key".to_string()
-                    })?;
-                String::from_utf8_lossy(&opened).into_owned()
-            }
-        };
-        Transcript::parse(&text).map_err(|e| format!("the stored transcript: {e}"))
-    }
+/// The card's personalization transcript, opened if sealed.
+fn transcript(config: &Config, stored: &StoredCard) -> Result<Transcript, String> {
+    let text = match &stored.card.perso {
+        StoredTranscript::Clear(text) => text.clone(),
+        StoredTranscript::Sealed(sealed) => {
+            let master = config.master.as_ref().ok_or("the personalization transcript is sealed (plain mode): the station needs --key-file")?;
+            let uid = stored.card.uid.0;
+            let opened = SealKey::derive(master, SealedArea::Transcript, &uid)
+                .open(
+                    &crate::prepare::transcript_aad(Kind::Personalization, &uid),
+                    sealed,
+                )
+                .map_err(|_| {
+                    "the sealed transcript does not open with this issuer key".to_string()
+                })?;
+            String::from_utf8_lossy(&opened).into_owned()
+        }
+    };
+    Transcript::parse(&text).map_err(|e| format!("the stored transcript: {e}"))
 }
 
 /// How one card went.
