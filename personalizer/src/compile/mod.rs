@@ -12,8 +12,8 @@
 //! every EF's content, the data objects, the PIN and PUK, the key values, and last ACTIVATE
 //! FILE on the MF. Every step before the activation is idempotent, so an interrupted replay
 //! restarts from the first step; no step has a random answer, so every expected response is
-//! exact: for secure messaging the compiler computes the card's protected answer with a
-//! card-side channel of its own.
+//! exact: for secure messaging the terminal side of the channel computes the protected answer a
+//! correct card gives (`TerminalChannel::expect_response`).
 
 use vsc_core::apdu::{Command, Status};
 use vsc_core::card::Card;
@@ -21,7 +21,7 @@ use vsc_core::crypto::MasterKey;
 use vsc_core::fs::Sfi;
 use vsc_core::fs::fcp::{df_fcp, ef_fcp};
 use vsc_core::security::PasswordRef;
-use vsc_core::sm::{CardChannel, ChannelKeys, SmError, TerminalChannel};
+use vsc_core::sm::{ChannelKeys, SmError, TerminalChannel};
 use vsc_core::transcript::{
     Atr, Channel, CommandApdu, Comment, Expectation, Header, Kind, ProfileId, ProfileRef, Step,
     Transcript, Uid,
@@ -424,7 +424,7 @@ fn password_name(reference: PasswordRef) -> &'static str {
 /// Collects steps, protecting them through the channel when there is one.
 struct Builder {
     steps: Vec<Step>,
-    channel: Option<(TerminalChannel, CardChannel)>,
+    channel: Option<TerminalChannel>,
     encoded: Vec<u8>,
 }
 
@@ -438,9 +438,8 @@ impl Builder {
     }
 
     fn protected(keys: ChannelKeys) -> Builder {
-        let card = CardChannel::new(keys.clone());
         Builder {
-            channel: Some((TerminalChannel::new(keys), card)),
+            channel: Some(TerminalChannel::new(keys)),
             ..Builder::plain()
         }
     }
@@ -465,19 +464,15 @@ impl Builder {
                     .map_err(|_| encoding())?;
                 (self.encoded.clone(), vec![0x90, 0x00])
             }
-            Some((terminal, card)) => {
+            Some(terminal) => {
                 let sm = |source| CompileError::SecureMessaging {
                     step,
                     comment: comment.clone(),
                     source,
                 };
                 let wrapped = terminal.wrap_command(&command).map_err(sm)?;
-                // The card's answer, computed by a card side of the same channel.
-                let parsed = Command::parse(&wrapped).map_err(|_| encoding())?;
-                card.unwrap_command(&parsed)
-                    .map_err(|status| sm(SmError::Unprotected(status)))?;
-                let answer = card.wrap_response(&[], Status::Success);
-                terminal.unwrap_response(&answer).map_err(sm)?;
+                // What a correct card answers: no data, 9000, protected under the next SSC.
+                let answer = terminal.expect_response(&[], Status::Success).map_err(sm)?;
                 (wrapped, answer)
             }
         };

@@ -185,7 +185,8 @@ pub fn run(
     let deriver = MasterKeyDeriver(master);
     let jobs = options.jobs.max(1);
     let (work_tx, work_rx) = sync_channel::<CardContent>(jobs * 8);
-    let (done_tx, done_rx) = sync_channel::<Result<Prepared, CardError>>(jobs * 8);
+    // Room for two batches: the workers go on while the writer syncs and commits one.
+    let (done_tx, done_rx) = sync_channel::<Result<Prepared, CardError>>(2 * options.batch.max(1));
     let work_rx = Arc::new(Mutex::new(work_rx));
     let observe = Mutex::new(observe);
     let stop = std::sync::atomic::AtomicBool::new(false);
@@ -194,10 +195,22 @@ pub fn run(
         for _ in 0..jobs {
             let work_rx = Arc::clone(&work_rx);
             let done_tx = done_tx.clone();
-            scope.spawn(move || worker(profile, master, options.mode, &work_rx, &done_tx));
+            // A worker the system will not start leaves the others to do the work.
+            let _ = std::thread::Builder::new()
+                .name("prepare-worker".into())
+                .spawn_scoped(scope, move || {
+                    worker(profile, master, options.mode, &work_rx, &done_tx)
+                });
         }
         drop(done_tx);
-        let writer = scope.spawn(|| write(store, mailer, options, done_rx, &observe, &stop));
+        let writer = match std::thread::Builder::new()
+            .name("prepare-writer".into())
+            .spawn_scoped(scope, || {
+                write(store, mailer, options, done_rx, &observe, &stop)
+            }) {
+            Ok(writer) => writer,
+            Err(_) => return (Err(PrepareError::Thread), Err(PrepareError::Thread)),
+        };
 
         // Read and resolve on this thread, in order.
         let read_result = (|| -> Result<u64, PrepareError> {

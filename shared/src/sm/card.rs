@@ -80,26 +80,32 @@ impl CardChannel {
             return refused;
         }
         self.awaiting_response = false;
-        let ssc = session.next_ssc();
-        let cryptogram_len = match data.len() {
-            0 => 0,
-            n => 1 + n + padding_len(n),
-        };
-        let mut out = Vec::with_capacity(header_len(cryptogram_len) + cryptogram_len + 16);
-        if cryptogram_len > 0 {
-            push_header(&mut out, TAG_PADDED_CRYPTOGRAM, cryptogram_len);
-            out.push(PADDING_INDICATOR);
-            session.encrypt_into(&ssc, data, &mut out);
-        }
-        let status_word = status.to_bytes();
-        push_header(&mut out, TAG_STATUS, status_word.len());
-        out.extend_from_slice(&status_word);
-        let mac = session.mac(&ssc, &[], &out);
-        push_header(&mut out, TAG_MAC, MAC_LEN);
-        out.extend_from_slice(&mac);
-        out.extend_from_slice(&status_word);
-        out
+        protect_response(session, data, status)
     }
+}
+
+/// A protected response under the session's next SSC: DO`87` (when there is data), DO`99`,
+/// DO`8E`, the status word. What a card sends, and what a terminal expecting it computes.
+pub(super) fn protect_response(session: &mut Session, data: &[u8], status: Status) -> Vec<u8> {
+    let ssc = session.next_ssc();
+    let cryptogram_len = match data.len() {
+        0 => 0,
+        n => 1 + n + padding_len(n),
+    };
+    let mut out = Vec::with_capacity(header_len(cryptogram_len) + cryptogram_len + 16);
+    if cryptogram_len > 0 {
+        push_header(&mut out, TAG_PADDED_CRYPTOGRAM, cryptogram_len);
+        out.push(PADDING_INDICATOR);
+        session.encrypt_into(&ssc, data, &mut out);
+    }
+    let status_word = status.to_bytes();
+    push_header(&mut out, TAG_STATUS, status_word.len());
+    out.extend_from_slice(&status_word);
+    let mac = session.mac(&ssc, &[], &out);
+    push_header(&mut out, TAG_MAC, MAC_LEN);
+    out.extend_from_slice(&mac);
+    out.extend_from_slice(&status_word);
+    out
 }
 
 impl fmt::Debug for CardChannel {

@@ -56,6 +56,20 @@ impl TerminalChannel {
         Ok(protected)
     }
 
+    /// The protected response a correct card sends to the last command, answering `data` and
+    /// `status`, byte for byte: what a transcript expects. It takes the response's place in the
+    /// channel (the next command follows it).
+    pub fn expect_response(&mut self, data: &[u8], status: Status) -> Result<Vec<u8>, SmError> {
+        let Some(session) = self.session.as_mut() else {
+            return Err(SmError::Closed);
+        };
+        if !self.awaiting_response {
+            return Err(SmError::OutOfOrder);
+        }
+        self.awaiting_response = false;
+        Ok(super::card::protect_response(session, data, status))
+    }
+
     /// The plain response in a protected one: the MAC is checked first, then DO`87` decrypted;
     /// the status is DO`99`'s (the trailing status word, a copy that no MAC covers, is not
     /// used).

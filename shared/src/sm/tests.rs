@@ -421,3 +421,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_terminal_expects_exactly_what_the_card_sends() {
+    let (mut terminal, mut card) = pair();
+    let data = [0x42; 40];
+    for (answer, status) in [
+        (&[][..], Status::Success),
+        (&data[..], Status::Success),
+        (&[][..], Status::FileNotFound),
+    ] {
+        let wrapped = terminal.wrap_command(&update_binary(&data)).unwrap();
+        card.unwrap_command(&Command::parse(&wrapped).unwrap())
+            .unwrap();
+        let sent = card.wrap_response(answer, status);
+        assert_eq!(terminal.expect_response(answer, status).unwrap(), sent);
+    }
+    assert_eq!(
+        terminal.expect_response(&[], Status::Success),
+        Err(SmError::OutOfOrder)
+    );
+}
