@@ -394,10 +394,11 @@ fn prepare(args: &PrepareArgs) -> anyhow::Result<ExitCode> {
             }
             prepare::Event::Failed(error) => {
                 reported += 1;
+                // Above the bar on a terminal; plain lines on standard error otherwise.
                 if reported <= 100 {
-                    bar.println(format!("error: {error}"));
+                    bar.suspend(|| eprintln!("error: {error}"));
                 } else if reported == 101 {
-                    bar.println("error: … (more failures are counted, not shown)");
+                    bar.suspend(|| eprintln!("error: … (more failures are counted, not shown)"));
                 }
             }
         },
