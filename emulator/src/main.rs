@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use vsc_core::issuer::IssuerKeyFile;
 use vsc_emulator::options::{ServeOptions, init_logging, shutdown_signal};
-use vsc_emulator::vsc::VscCard;
+use vsc_emulator::vsc::{Saving, VscCard};
 use vsc_emulator::{inspect, serve_slots};
 
 /// Virtual smart cards for PC/SC applications.
@@ -58,8 +58,13 @@ struct ServeArgs {
     slot: usize,
 
     /// Serve without saving: changes last until the emulator stops.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "fresh")]
     read_only: bool,
+
+    /// Serve without saving, and give the card as its image holds it at every power-on: for a
+    /// rig that personalizes the same blank card again and again.
+    #[arg(long)]
+    fresh: bool,
 
     /// Record each session as a transcript (.vsct), secrets masked; with several images, FILE
     /// gets the slot number before its extension (session-1.vsct).
@@ -118,7 +123,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let endpoints = args.serve.endpoints(args.slot + args.images.len())?;
     let mut slots = Vec::new();
     for (i, (image, endpoint)) in args.images.iter().zip(&endpoints[args.slot..]).enumerate() {
-        let mut card = VscCard::open(image, key.master_key().clone(), args.read_only)
+        let saving = match (args.read_only, args.fresh) {
+            (true, _) => Saving::ReadOnly,
+            (_, true) => Saving::Fresh,
+            _ => Saving::Image,
+        };
+        let mut card = VscCard::open(image, key.master_key().clone(), saving)
             .with_context(|| format!("{}", image.display()))?;
         if let Some(record) = &args.record {
             let path = if args.images.len() == 1 {
@@ -135,7 +145,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.slot + i,
             image.display(),
             endpoint,
-            if args.read_only { ", read-only" } else { "" }
+            match saving {
+                Saving::Image => "",
+                Saving::ReadOnly => ", read-only",
+                Saving::Fresh => ", fresh at every power-on",
+            }
         );
         slots.push((*endpoint, card));
     }

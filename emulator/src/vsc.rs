@@ -18,10 +18,24 @@ pub struct VscCard {
     recorder: Option<Recorder>,
 }
 
+/// What happens to the changes a command makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Saving {
+    /// Saved into the image before the answer leaves.
+    Image,
+    /// Kept in memory until the emulator stops (`--read-only`).
+    ReadOnly,
+    /// Forgotten at every power-on: the card is what its image holds each time it is powered
+    /// (`--fresh`, for rigs that personalize the same blank card again and again).
+    Fresh,
+}
+
 /// Where the card's state goes after a change.
 enum Persistence {
     /// Served from memory only (`--read-only`, or a card made in a test).
     None,
+    /// Served from memory, and back to `initial` at every power-on.
+    Fresh { initial: Box<CardState> },
     /// Saved into its image file; `saved` is what the file holds, to fall back on when a save
     /// fails.
     Image {
@@ -32,17 +46,19 @@ enum Persistence {
 }
 
 impl VscCard {
-    /// Opens the image at `path`; with `read_only`, changes stay in memory and are lost at exit.
-    pub fn open(path: &Path, master: MasterKey, read_only: bool) -> Result<VscCard, ImageError> {
+    /// Opens the image at `path`, its changes going where `saving` says.
+    pub fn open(path: &Path, master: MasterKey, saving: Saving) -> Result<VscCard, ImageError> {
         let state = image::load(path, &master)?;
-        let persistence = if read_only {
-            Persistence::None
-        } else {
-            Persistence::Image {
+        let persistence = match saving {
+            Saving::ReadOnly => Persistence::None,
+            Saving::Fresh => Persistence::Fresh {
+                initial: Box::new(state.clone()),
+            },
+            Saving::Image => Persistence::Image {
                 path: path.to_path_buf(),
                 master,
                 saved: Box::new(state.clone()),
-            }
+            },
         };
         Ok(VscCard {
             card: Card::from_state(state),
@@ -129,7 +145,10 @@ impl VirtualCard for VscCard {
     }
 
     fn power_on(&mut self) {
-        self.card.reset();
+        match &self.persistence {
+            Persistence::Fresh { initial } => self.card = Card::from_state((**initial).clone()),
+            _ => self.card.reset(),
+        }
         if let Some(recorder) = &mut self.recorder {
             recorder.reset(true);
         }
@@ -172,7 +191,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("card.vsc");
         image::save(&path, &vsc_core::sample::card().into_state(), &master()).unwrap();
-        let mut card = VscCard::open(&path, master(), false).unwrap();
+        let mut card = VscCard::open(&path, master(), Saving::Image).unwrap();
         assert_eq!(verify_wrong(&mut card), [0x63, 0xC2]);
         let on_disk = image::load(&path, &master()).unwrap();
         assert_eq!(
@@ -191,8 +210,31 @@ mod tests {
         let path = dir.path().join("card.vsc");
         image::save(&path, &vsc_core::sample::card().into_state(), &master()).unwrap();
         let before = std::fs::read(&path).unwrap();
-        let mut card = VscCard::open(&path, master(), true).unwrap();
+        let mut card = VscCard::open(&path, master(), Saving::ReadOnly).unwrap();
         assert_eq!(verify_wrong(&mut card), [0x63, 0xC2]);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn fresh_cards_are_their_image_again_at_every_power_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("card.vsc");
+        image::save(&path, &vsc_core::sample::card().into_state(), &master()).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let mut card = VscCard::open(&path, master(), Saving::Fresh).unwrap();
+        assert_eq!(verify_wrong(&mut card), [0x63, 0xC2]);
+        card.reset();
+        assert_eq!(
+            verify_wrong(&mut card),
+            [0x63, 0xC1],
+            "a warm reset keeps the card's state"
+        );
+        card.power_on();
+        assert_eq!(
+            verify_wrong(&mut card),
+            [0x63, 0xC2],
+            "a power-on brings the image back"
+        );
         assert_eq!(std::fs::read(&path).unwrap(), before);
     }
 
@@ -201,7 +243,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("card.vsc");
         image::save(&path, &vsc_core::sample::card().into_state(), &master()).unwrap();
-        let mut card = VscCard::open(&path, master(), false).unwrap();
+        let mut card = VscCard::open(&path, master(), Saving::Image).unwrap();
         // The folder disappears: the next save cannot happen.
         let moved = dir.path().with_extension("moved");
         std::fs::rename(dir.path(), &moved).unwrap();

@@ -8,9 +8,10 @@
 //!   Next to it, the same transcripts as bare loops on one and two readers at once: the scaling
 //!   of the PC/SC stack itself on this machine, which bounds the station's.
 //!
-//! The cards are blank VSCs served in process that go back to their blank state at every
+//! The cards are blank VSCs served by `vsc-emulator serve --fresh`, blank again at every
 //! power-on (the bench powers them off between iterations, outside the timed part), so every
-//! iteration personalizes a fresh card; the station gets a fresh copy of the store each time.
+//! iteration personalizes a fresh card; the store's rows are put back to "prepared" between
+//! station rounds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::ffi::CString;
@@ -20,10 +21,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use pcsc::{Context, Disposition, Protocols, Scope, ShareMode};
-use vsc_core::card::{Card, CardState};
-use vsc_core::crypto::MasterKey;
+use vsc_core::card::Card;
+use vsc_core::issuer::IssuerKeyFile;
 use vsc_core::transcript::{Step, Transcript};
-use vsc_emulator::{Endpoint, VirtualCard};
 use vsc_personalizer::compile::{self, Mode};
 use vsc_personalizer::prepare::{self, Options};
 use vsc_personalizer::profile::Profile;
@@ -31,30 +31,9 @@ use vsc_personalizer::records;
 use vsc_personalizer::replay::{self, CardLink, CardOsLink, PcscLink};
 use vsc_personalizer::station;
 use vsc_personalizer::store::{SqliteStore, Store, StoredTranscript, Uid};
-use vsc_tests::{CardSide, Machine, Readers, wait_for_card};
+use vsc_tests::{Machine, Process, Readers, wait_for_card, workspace_binary};
 
 const CARD_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// A blank card that is blank again at every power-on.
-struct FreshCard {
-    blank: CardState,
-    card: Card,
-}
-
-impl VirtualCard for FreshCard {
-    fn atr(&self) -> Vec<u8> {
-        self.card.atr()
-    }
-    fn transmit(&mut self, command: &[u8], response: &mut Vec<u8>) {
-        self.card.transmit_into(command, response);
-    }
-    fn reset(&mut self) {
-        self.card.reset();
-    }
-    fn power_on(&mut self) {
-        self.card = Card::from_state(self.blank.clone());
-    }
-}
 
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
@@ -76,7 +55,11 @@ fn main() {
         text.lines().take(3).collect::<Vec<_>>().join("\n") + "\n",
     )
     .unwrap();
-    let master = MasterKey::from_bytes(&[0x5A; 32]);
+    let key_file = folder.join("issuer.key");
+    let master = IssuerKeyFile::create_new(&key_file)
+        .unwrap()
+        .master_key()
+        .clone();
     let template = folder.join("template.db");
     {
         let mut store = SqliteStore::open(&template).unwrap();
@@ -105,21 +88,24 @@ fn main() {
         replay::replay(&mut link, &preinit, |_| {}).unwrap();
         link.into_card().into_state()
     };
-    let slots: Vec<(Endpoint, FreshCard)> = uids
+    // The blank cards, served by vsc-emulator --fresh: blank again at every power-on.
+    let images: Vec<_> = uids
         .iter()
-        .enumerate()
-        .map(|(n, uid)| {
-            let blank = blank(*uid);
-            (
-                Endpoint::vpcd_default().slot(n).unwrap(),
-                FreshCard {
-                    card: Card::from_state(blank.clone()),
-                    blank,
-                },
-            )
+        .map(|uid| {
+            let path = folder.join(format!("blank-{uid}.vsc"));
+            vsc_core::image::save(&path, &blank(*uid), &master).unwrap();
+            path
         })
         .collect();
-    let side = CardSide::start(slots).unwrap();
+    let mut command =
+        std::process::Command::new(workspace_binary("vsc-emulator", "vsc-emulator").unwrap());
+    command
+        .arg("serve")
+        .args(&images)
+        .arg("--key-file")
+        .arg(&key_file)
+        .arg("--fresh");
+    let mut emulator = Process::spawn("vsc-emulator", &command, machine.scratch()).unwrap();
     let readers: Vec<CString> = pcscd.readers()[..2]
         .iter()
         .map(|r| CString::new(r.as_str()).unwrap())
@@ -289,6 +275,6 @@ fn main() {
     });
     group.finish();
 
-    side.stop().unwrap();
+    emulator.stop().unwrap();
     criterion.final_summary();
 }
