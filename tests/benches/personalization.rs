@@ -124,23 +124,7 @@ fn main() {
         drop(card);
     };
 
-    let stored = SqliteStore::open(&template)
-        .unwrap()
-        .card(uids[0])
-        .unwrap()
-        .unwrap();
-    let StoredTranscript::Clear(text) = &stored.card.perso else {
-        panic!("a channel transcript rests in clear")
-    };
-    let transcript = Transcript::parse(text).unwrap();
-    let commands: Vec<Vec<u8>> = transcript
-        .steps
-        .iter()
-        .filter_map(|step| match step {
-            Step::Command { command, .. } => Some(command.as_bytes().to_vec()),
-            Step::Reset { .. } => None,
-        })
-        .collect();
+    let (transcript, commands) = personalization(&template, uids[0]);
 
     let mut group = criterion.benchmark_group("replay");
     group.throughput(Throughput::Elements(commands.len() as u64));
@@ -176,23 +160,7 @@ fn main() {
             elapsed
         })
     });
-    let stored_b = SqliteStore::open(&template)
-        .unwrap()
-        .card(uids[1])
-        .unwrap()
-        .unwrap();
-    let StoredTranscript::Clear(text_b) = &stored_b.card.perso else {
-        panic!()
-    };
-    let commands_b: Vec<Vec<u8>> = Transcript::parse(text_b)
-        .unwrap()
-        .steps
-        .iter()
-        .filter_map(|step| match step {
-            Step::Command { command, .. } => Some(command.as_bytes().to_vec()),
-            Step::Reset { .. } => None,
-        })
-        .collect();
+    let (_, commands_b) = personalization(&template, uids[1]);
     let contexts: Vec<Context> = (0..2)
         .map(|_| Context::establish(Scope::User).unwrap())
         .collect();
@@ -277,4 +245,27 @@ fn main() {
 
     emulator.stop().unwrap();
     criterion.final_summary();
+}
+
+/// The personalization transcript the store holds for `uid`, and its commands as bytes (for the
+/// bare `SCardTransmit` loops).
+fn personalization(store: &Path, uid: Uid) -> (Transcript, Vec<Vec<u8>>) {
+    let stored = SqliteStore::open(store)
+        .unwrap()
+        .card(uid)
+        .unwrap()
+        .unwrap();
+    let StoredTranscript::Clear(text) = &stored.card.perso else {
+        panic!("a channel transcript rests in clear")
+    };
+    let transcript = Transcript::parse(text).unwrap();
+    let commands = transcript
+        .steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::Command { command, .. } => Some(command.as_bytes().to_vec()),
+            Step::Reset { .. } => None,
+        })
+        .collect();
+    (transcript, commands)
 }
