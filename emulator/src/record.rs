@@ -14,7 +14,7 @@ use std::path::Path;
 use vsc_core::apdu::{Command, SmIndication};
 use vsc_core::card::{Card, LifeCycle};
 use vsc_core::transcript::{
-    Atr, Channel, CommandApdu, Expectation, Header, Kind, ResetKind, Step, TranscriptWriter, Uid,
+    Atr, Channel, CommandApdu, Expectation, Header, Kind, ResetKind, Step, TranscriptWriter,
 };
 
 /// A session being recorded.
@@ -34,7 +34,7 @@ impl Recorder {
         let state = card.state();
         let header = Header {
             kind: Kind::Session,
-            uid: Uid(state.uid().unwrap_or_default()),
+            uid: state.uid().unwrap_or_default(),
             atr: Atr::new(card.atr()).map_err(|e| invalid(&e))?,
             profile: None,
             channel: if state.life_cycle == LifeCycle::Initialisation {

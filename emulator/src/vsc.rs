@@ -162,7 +162,7 @@ impl VirtualCard for VscCard {
 impl std::fmt::Debug for VscCard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VscCard")
-            .field("uid", &self.card.state().uid().map(hex::encode_upper))
+            .field("uid", &self.card.state().uid())
             .field(
                 "saves",
                 &matches!(self.persistence, Persistence::Image { .. }),

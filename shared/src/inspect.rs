@@ -107,7 +107,7 @@ pub struct KeyReport {
 /// Describes a whole card state (every area open).
 pub fn report(state: &CardState) -> CardReport {
     let mut report = report_files(
-        state.uid().unwrap_or_default(),
+        state.uid().unwrap_or_default().0,
         state.life_cycle.name(),
         &state.fs,
     );

@@ -5,7 +5,7 @@
 //! ISO 7816-4 file system ([`fs`]), passwords and keys ([`security`]), the answer to reset
 //! ([`atr`]), the card OS itself ([`card`]), the cryptography ([`crypto`]), the issuer key file
 //! ([`issuer`]), the personalization channel ([`sm`]), VSC images ([`image`]) and their
-//! description ([`inspect`]), and APDU transcripts ([`transcript`]).
+//! description ([`inspect`]), and APDU transcripts ([`transcript`]). A card is named by its [`Uid`].
 #![deny(missing_docs)]
 
 pub mod apdu;
@@ -21,3 +21,6 @@ pub mod security;
 pub mod sm;
 pub mod tlv;
 pub mod transcript;
+pub mod uid;
+
+pub use uid::Uid;

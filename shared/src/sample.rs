@@ -149,6 +149,6 @@ mod tests {
             assert_eq!(card.transmit(&command), [0x90, 0x00], "{what}");
         }
         assert_eq!(card.state().life_cycle, LifeCycle::Operational);
-        assert_eq!(card.state().uid(), Some(UID));
+        assert_eq!(card.state().uid(), Some(crate::Uid(UID)));
     }
 }

@@ -62,7 +62,7 @@ fn every_demo_card_personalizes_through_the_channel() {
         link.reset(vsc_core::transcript::ResetKind::Cold).unwrap();
         run(&mut link, &compiled.perso).unwrap();
         assert_eq!(link.card().state().life_cycle, LifeCycle::Operational);
-        assert_eq!(link.card().state().uid(), Some(content.uid));
+        assert_eq!(link.card().state().uid(), Some(vsc_core::Uid(content.uid)));
     }
 }
 

@@ -8,32 +8,7 @@ use std::fmt;
 
 pub use sqlite::SqliteStore;
 
-/// A card's UID as the store keys it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Uid(pub [u8; 8]);
-
-impl Uid {
-    /// Reads 16 hex digits.
-    pub fn parse(text: &str) -> Result<Uid, StoreError> {
-        let bytes = hex::decode(text.trim()).map_err(|_| StoreError::BadUid(text.to_string()))?;
-        bytes
-            .try_into()
-            .map(Uid)
-            .map_err(|_| StoreError::BadUid(text.to_string()))
-    }
-}
-
-impl fmt::Display for Uid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode_upper(self.0))
-    }
-}
-
-impl fmt::Debug for Uid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Uid({self})")
-    }
-}
+pub use vsc_core::Uid;
 
 /// Where a card is in its life at the bureau.
 #[derive(Clone, Debug, PartialEq, Eq)]

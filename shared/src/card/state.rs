@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Uid;
 use crate::fs::{AccessRules, Condition, DataObjectRules, Df, EfBody, Fid, FileSystem, Operation};
 use crate::security::{KeyArea, PasswordArea};
 
@@ -79,9 +80,9 @@ impl CardState {
     }
 
     /// The UID, once EF.UID (`2F02` under the MF) holds its 8 bytes.
-    pub fn uid(&self) -> Option<[u8; 8]> {
+    pub fn uid(&self) -> Option<Uid> {
         match &self.fs.mf.child_ef(Fid::EF_UID)?.body {
-            EfBody::Transparent(bytes) => bytes.as_slice().try_into().ok(),
+            EfBody::Transparent(bytes) => Uid::try_from(bytes.as_slice()).ok(),
             EfBody::Records(_) => None,
         }
     }

@@ -63,7 +63,7 @@ pub fn encode_with_rng<R: RngCore + CryptoRng>(
     master: &MasterKey,
     rng: &mut R,
 ) -> Result<Vec<u8>, ImageError> {
-    let uid = state.uid().ok_or(ImageError::NoUid)?;
+    let uid = state.uid().ok_or(ImageError::NoUid)?.0;
     let mut fs = state.fs.clone();
     let private_at = fs.mf.children.iter().position(is_private);
     let private: Option<Df> = match private_at.map(|i| fs.mf.children.remove(i)) {
@@ -165,7 +165,7 @@ pub fn decode(bytes: &[u8], master: &MasterKey) -> Result<CardState, ImageError>
         passwords,
         keys,
     };
-    if state.uid() != Some(header.uid) {
+    if state.uid().map(|uid| uid.0) != Some(header.uid) {
         return Err(ImageError::Malformed("UID"));
     }
     Ok(state)

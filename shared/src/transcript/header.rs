@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::ValueError;
+pub use crate::uid::Uid;
 
 /// The header of a transcript.
 ///
@@ -44,10 +45,6 @@ pub enum Channel {
     /// No secure messaging: secrets in the steps are in clear.
     Plain,
 }
-
-/// A card's unique identifier, 8 bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Uid(pub [u8; 8]);
 
 /// An answer to reset: 2 to 33 bytes starting with TS = `3B` or `3F`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -128,16 +125,6 @@ impl FromStr for Channel {
 impl fmt::Display for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.label())
-    }
-}
-
-impl TryFrom<&[u8]> for Uid {
-    type Error = ValueError;
-
-    fn try_from(bytes: &[u8]) -> Result<Self, ValueError> {
-        <[u8; 8]>::try_from(bytes)
-            .map(Uid)
-            .map_err(|_| ValueError::UidLength(bytes.len()))
     }
 }
 

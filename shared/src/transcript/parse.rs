@@ -216,7 +216,8 @@ fn parse_header(lines: &mut Lines<'_>) -> Result<Header, TranscriptError> {
 
     let (line, value) = field(lines, "uid")?;
     let uid_bytes = decode_hex(line, "uid ".len(), value)?;
-    let uid = Uid::try_from(&uid_bytes[..]).map_err(|source| bad_value(line, source))?;
+    let uid = Uid::try_from(&uid_bytes[..])
+        .map_err(|_| bad_value(line, super::ValueError::UidLength(uid_bytes.len())))?;
 
     let (line, value) = field(lines, "atr")?;
     let atr = Atr::new(decode_hex(line, "atr ".len(), value)?)
