@@ -1,18 +1,19 @@
 //! `--record FILE`: the session written as a transcript (kind `session`, docs/transcript-format.md)
 //! as it happens, one step per APDU, without vpcd's GET ATR polls.
 //!
-//! A recording is a clear file, so it masks what is secret: the data of VERIFY, CHANGE
-//! REFERENCE DATA and RESET RETRY COUNTER and of key and password loads (PUT DATA `01xx`) is
-//! replaced by zero bytes of the same length; what a plain command wrote into or read from the
-//! private area shows as zero bytes or `?` nibbles; challenges (random) show as `?`. Secure
-//! messaging is recorded as sent: it is already encrypted. Status words are always exact.
+//! A recording is a clear file, so it masks what the disclosure rule
+//! ([`vsc_core::disclosure`]) masks: command data becomes zero bytes of the same length and
+//! response data `?` nibbles. What is shown: data that addresses something, writes into and
+//! reads from public data, public answers, and genuine secure messaging (already encrypted).
+//! Status words are always exact.
 
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::Path;
 
-use vsc_core::apdu::{Command, SmIndication};
+use vsc_core::apdu::Command;
 use vsc_core::card::{Card, LifeCycle};
+use vsc_core::disclosure::{self, Disclosure};
 use vsc_core::transcript::{
     Atr, Channel, CommandApdu, Expectation, Header, Kind, ResetKind, Step, TranscriptWriter,
 };
@@ -53,9 +54,9 @@ impl Recorder {
         })
     }
 
-    /// Records one exchange; `private` says whether the card's current DF is in the private
-    /// area after the command.
-    pub fn exchange(&mut self, command: &[u8], response: &[u8], private: bool) {
+    /// Records one exchange; `context` is what the card knows of it
+    /// ([`vsc_core::card::Card::disclosure_context`]).
+    pub fn exchange(&mut self, command: &[u8], response: &[u8], context: disclosure::Context) {
         if let Some(kind) = self.pending_reset.take()
             && self.started
         {
@@ -73,7 +74,7 @@ impl Recorder {
             );
             return;
         };
-        let secrets = masks_command(&parsed, private);
+        let secrets = disclosure::command_data(&parsed, context) == Disclosure::Mask;
         let zeros = vec![0; parsed.data.len()];
         let recorded = if secrets {
             Command {
@@ -87,7 +88,7 @@ impl Recorder {
             return;
         };
         let mut care = vec![0xFF; response.len()];
-        if masks_response(&parsed, private) {
+        if disclosure::response_data(&parsed, context) == Disclosure::Mask {
             let data_len = response.len().saturating_sub(2);
             care[..data_len].fill(0);
         }
@@ -142,32 +143,6 @@ impl Recorder {
     }
 }
 
-/// Whether the command's data is secret: reference data, key and password loads, and (in plain)
-/// what is written into the private area.
-fn masks_command(command: &Command<'_>, private: bool) -> bool {
-    if command.class.secure_messaging() != SmIndication::None || command.data.is_empty() {
-        return false;
-    }
-    match command.ins {
-        0x20 | 0x24 | 0x2C => true,
-        0xDA | 0xDB if command.p1 == 0x01 => true,
-        0xD6 | 0xD7 | 0xDC | 0xE2 | 0xDA | 0xDB => private,
-        _ => false,
-    }
-}
-
-/// Whether the response's data is secret or random: private reads in plain, challenges.
-fn masks_response(command: &Command<'_>, private: bool) -> bool {
-    if command.class.secure_messaging() != SmIndication::None {
-        return false;
-    }
-    match command.ins {
-        0x84 => true,
-        0xB0 | 0xB1 | 0xB2 | 0xCA | 0xCB | 0xC0 => private,
-        _ => false,
-    }
-}
-
 impl std::fmt::Debug for Recorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Recorder")
@@ -184,7 +159,7 @@ mod tests {
     fn transmit(card: &mut Card, recorder: &mut Recorder, hex: &str) {
         let command = hex::decode(hex).unwrap();
         let response = card.transmit(&command);
-        recorder.exchange(&command, &response, card.in_private_area());
+        recorder.exchange(&command, &response, card.disclosure_context());
     }
 
     #[test]
@@ -229,6 +204,39 @@ mod tests {
         assert!(
             text.contains("< ????????????????9000"),
             "the challenge is masked"
+        );
+    }
+
+    #[test]
+    fn refused_secure_messaging_and_odd_verify_never_record_the_pin() {
+        // Issue 9, defect 5: an SM class on an operational card (6985) and the odd VERIFY INS
+        // (6D00) carried the PIN in clear into the recording.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("session.vsct");
+        let mut card = vsc_core::sample::card();
+        let mut recorder = Recorder::create(&path, &card).unwrap();
+        let sent = [
+            "0C20000108313233343536FFFF",
+            "0820000108313233343536FFFF",
+            "0021000108313233343536FFFF",
+            "1020000108313233343536FFFF",
+        ];
+        for hex in sent {
+            transmit(&mut card, &mut recorder, hex);
+        }
+        recorder.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("313233343536"),
+            "a PIN in the recording:\n{text}"
+        );
+        assert!(
+            text.contains("> 0C200001080000000000000000\n< 6985"),
+            "{text}"
+        );
+        assert!(
+            text.contains("> 00210001080000000000000000\n< 6D00"),
+            "{text}"
         );
     }
 }

@@ -1,7 +1,9 @@
 //! `--trace`: each APDU exchange decoded on one line, with secrets masked.
 //!
-//! Command data is shown only for commands whose data names something: a file identifier, a
-//! path, a DF name, an offset, a tag list, a new file's control parameters. Everything else —
+//! What is shown follows the disclosure rule of `vsc_core::disclosure`, knowing nothing of the
+//! card's state: command data is shown only for commands whose data names something (a file
+//! identifier, a path, a DF name, an offset, a tag list, a new file's control parameters).
+//! Everything else —
 //! PINs, keys, challenges and cryptograms, whatever is written into a file (which may be in the
 //! private area), any command under secure messaging or with a proprietary class, unknown
 //! instructions — shows as its length only. Response data always shows as its length: which
@@ -9,7 +11,8 @@
 
 use std::fmt;
 
-use vsc_core::apdu::{ClassKind, Command, SmIndication, Status};
+use vsc_core::apdu::{ClassKind, Command, Ins, SmIndication, Status};
+use vsc_core::disclosure::{self, Disclosure};
 
 /// The `tracing` target of trace lines; `--trace` enables it.
 pub const TARGET: &str = "apdu";
@@ -120,107 +123,21 @@ fn write_class(f: &mut fmt::Formatter<'_>, command: &Command<'_>) -> fmt::Result
     Ok(())
 }
 
-/// Whether a command's data may be printed: interindustry, plain, and an instruction whose data
-/// only addresses something.
+/// Whether a command's data may be printed: the disclosure rule, knowing nothing of the card.
 fn shows_data(command: &Command<'_>) -> bool {
-    let plain = matches!(
-        command.class.kind(),
-        ClassKind::FirstInterindustry | ClassKind::FurtherInterindustry
-    ) && command.class.secure_messaging() == SmIndication::None;
-    plain
-        && matches!(
-            command.ins,
-            SELECT
-                | READ_BINARY_ODD
-                | ERASE_BINARY
-                | ERASE_BINARY_ODD
-                | READ_RECORD_ODD
-                | GET_DATA_ODD
-                | CREATE_FILE
-                | DELETE_FILE
-                | ACTIVATE_FILE
-                | DEACTIVATE_FILE
-                | TERMINATE_DF
-                | TERMINATE_EF
-        )
+    disclosure::command_data(command, disclosure::Context::default()) == Disclosure::Show
 }
 
-const DEACTIVATE_FILE: u8 = 0x04;
-const ERASE_BINARY: u8 = 0x0E;
-const ERASE_BINARY_ODD: u8 = 0x0F;
-const VERIFY: u8 = 0x20;
-const VERIFY_ODD: u8 = 0x21;
-const MANAGE_SECURITY_ENVIRONMENT: u8 = 0x22;
-const CHANGE_REFERENCE_DATA: u8 = 0x24;
-const PERFORM_SECURITY_OPERATION: u8 = 0x2A;
-const RESET_RETRY_COUNTER: u8 = 0x2C;
-const ACTIVATE_FILE: u8 = 0x44;
-const MANAGE_CHANNEL: u8 = 0x70;
-const EXTERNAL_AUTHENTICATE: u8 = 0x82;
-const GET_CHALLENGE: u8 = 0x84;
-const GENERAL_AUTHENTICATE: u8 = 0x86;
-const GENERAL_AUTHENTICATE_ODD: u8 = 0x87;
-const INTERNAL_AUTHENTICATE: u8 = 0x88;
-const SELECT: u8 = 0xA4;
-const READ_BINARY: u8 = 0xB0;
-const READ_BINARY_ODD: u8 = 0xB1;
-const READ_RECORD: u8 = 0xB2;
-const READ_RECORD_ODD: u8 = 0xB3;
-const GET_RESPONSE: u8 = 0xC0;
-const GET_DATA: u8 = 0xCA;
-const GET_DATA_ODD: u8 = 0xCB;
-const UPDATE_BINARY: u8 = 0xD6;
-const UPDATE_BINARY_ODD: u8 = 0xD7;
-const PUT_DATA: u8 = 0xDA;
-const PUT_DATA_ODD: u8 = 0xDB;
-const UPDATE_RECORD: u8 = 0xDC;
-const UPDATE_RECORD_ODD: u8 = 0xDD;
-const CREATE_FILE: u8 = 0xE0;
-const APPEND_RECORD: u8 = 0xE2;
-const DELETE_FILE: u8 = 0xE4;
-const TERMINATE_DF: u8 = 0xE6;
-const TERMINATE_EF: u8 = 0xE8;
-const TERMINATE_CARD_USAGE: u8 = 0xFE;
-
 fn instruction_name(ins: u8) -> &'static str {
-    match ins {
-        SELECT => "SELECT",
-        READ_BINARY | READ_BINARY_ODD => "READ BINARY",
-        UPDATE_BINARY | UPDATE_BINARY_ODD => "UPDATE BINARY",
-        ERASE_BINARY | ERASE_BINARY_ODD => "ERASE BINARY",
-        READ_RECORD | READ_RECORD_ODD => "READ RECORD(S)",
-        UPDATE_RECORD | UPDATE_RECORD_ODD => "UPDATE RECORD",
-        APPEND_RECORD => "APPEND RECORD",
-        GET_DATA | GET_DATA_ODD => "GET DATA",
-        PUT_DATA | PUT_DATA_ODD => "PUT DATA",
-        VERIFY | VERIFY_ODD => "VERIFY",
-        CHANGE_REFERENCE_DATA => "CHANGE REFERENCE DATA",
-        RESET_RETRY_COUNTER => "RESET RETRY COUNTER",
-        GET_CHALLENGE => "GET CHALLENGE",
-        INTERNAL_AUTHENTICATE => "INTERNAL AUTHENTICATE",
-        EXTERNAL_AUTHENTICATE => "EXTERNAL AUTHENTICATE",
-        GENERAL_AUTHENTICATE | GENERAL_AUTHENTICATE_ODD => "GENERAL AUTHENTICATE",
-        CREATE_FILE => "CREATE FILE",
-        DELETE_FILE => "DELETE FILE",
-        ACTIVATE_FILE => "ACTIVATE FILE",
-        DEACTIVATE_FILE => "DEACTIVATE FILE",
-        TERMINATE_DF => "TERMINATE DF",
-        TERMINATE_EF => "TERMINATE EF",
-        TERMINATE_CARD_USAGE => "TERMINATE CARD USAGE",
-        GET_RESPONSE => "GET RESPONSE",
-        MANAGE_CHANNEL => "MANAGE CHANNEL",
-        MANAGE_SECURITY_ENVIRONMENT => "MANAGE SECURITY ENVIRONMENT",
-        PERFORM_SECURITY_OPERATION => "PERFORM SECURITY OPERATION",
-        _ => "INS",
-    }
+    Ins::from_byte(ins).map_or("INS", Ins::name)
 }
 
 /// What P1 and P2 mean for the instruction (ISO 7816-4 §7, §11).
 fn write_parameters(f: &mut fmt::Formatter<'_>, command: &Command<'_>) -> fmt::Result {
     let (p1, p2) = (command.p1, command.p2);
     let p1p2 = u16::from_be_bytes([p1, p2]);
-    match command.ins {
-        SELECT => {
+    match Ins::from_byte(command.ins) {
+        Some(Ins::Select) => {
             write_file_target(f, p1, command.data.is_empty(), "MF")?;
             let occurrence = match p2 & 0x03 {
                 0 => "first or only occurrence",
@@ -240,24 +157,34 @@ fn write_parameters(f: &mut fmt::Formatter<'_>, command: &Command<'_>) -> fmt::R
             }
             Ok(())
         }
-        READ_BINARY | UPDATE_BINARY | ERASE_BINARY if p1 & 0x80 != 0 => {
+        Some(Ins::ReadBinary | Ins::UpdateBinary | Ins::EraseBinary) if p1 & 0x80 != 0 => {
             write!(f, "short EF {:02X}, offset {p2}", p1 & 0x1F)
         }
-        READ_BINARY | UPDATE_BINARY | ERASE_BINARY => {
+        Some(Ins::ReadBinary | Ins::UpdateBinary | Ins::EraseBinary) => {
             write!(f, "current EF, offset {}", p1p2 & 0x7FFF)
         }
-        READ_BINARY_ODD | UPDATE_BINARY_ODD | ERASE_BINARY_ODD => {
+        Some(Ins::ReadBinaryOdd | Ins::UpdateBinaryOdd | Ins::EraseBinaryOdd) => {
             write_odd_file(f, p1p2)?;
             f.write_str(", offset in data")
         }
-        READ_RECORD | READ_RECORD_ODD | UPDATE_RECORD | UPDATE_RECORD_ODD | APPEND_RECORD => {
+        Some(
+            Ins::ReadRecord
+            | Ins::ReadRecordOdd
+            | Ins::UpdateRecord
+            | Ins::UpdateRecordOdd
+            | Ins::AppendRecord,
+        ) => {
             write_record_file(f, p2)?;
-            match (command.ins, p2 & 0x07) {
-                (APPEND_RECORD, _) => Ok(()),
+            match (Ins::from_byte(command.ins), p2 & 0x07) {
+                (Some(Ins::AppendRecord), _) => Ok(()),
                 (_, 0x04) if p1 == 0 => f.write_str(", current record"),
                 (_, 0x04) => write!(f, ", record {p1}"),
-                (READ_RECORD | READ_RECORD_ODD, 0x05) => write!(f, ", records {p1} to last"),
-                (READ_RECORD | READ_RECORD_ODD, 0x06) => write!(f, ", records last to {p1}"),
+                (Some(Ins::ReadRecord | Ins::ReadRecordOdd), 0x05) => {
+                    write!(f, ", records {p1} to last")
+                }
+                (Some(Ins::ReadRecord | Ins::ReadRecordOdd), 0x06) => {
+                    write!(f, ", records last to {p1}")
+                }
                 (_, occurrence @ 0x00..=0x03) => write!(
                     f,
                     ", record identifier {p1:02X}, {} occurrence",
@@ -266,22 +193,22 @@ fn write_parameters(f: &mut fmt::Formatter<'_>, command: &Command<'_>) -> fmt::R
                 (_, other) => write!(f, ", P2 b3-b1 {other:03b} reserved"),
             }
         }
-        GET_DATA | PUT_DATA => {
+        Some(Ins::GetData | Ins::PutData) => {
             write!(f, "tag {p1p2:04X}")?;
-            if command.ins == PUT_DATA && (0x0100..=0x01FF).contains(&p1p2) {
+            if command.ins == Ins::PutData.byte() && (0x0100..=0x01FF).contains(&p1p2) {
                 f.write_str(" (key or password object)")?;
             }
             Ok(())
         }
-        GET_DATA_ODD | PUT_DATA_ODD => write_odd_file(f, p1p2),
-        VERIFY | VERIFY_ODD => {
+        Some(Ins::GetDataOdd | Ins::PutDataOdd) => write_odd_file(f, p1p2),
+        Some(Ins::Verify | Ins::VerifyOdd) => {
             write_reference(f, "reference", p2)?;
             if command.data.is_empty() {
                 f.write_str(", retry counter query")?;
             }
             Ok(())
         }
-        CHANGE_REFERENCE_DATA => {
+        Some(Ins::ChangeReferenceData) => {
             write_reference(f, "reference", p2)?;
             f.write_str(match p1 {
                 0x00 => ", old and new reference data",
@@ -289,7 +216,7 @@ fn write_parameters(f: &mut fmt::Formatter<'_>, command: &Command<'_>) -> fmt::R
                 _ => ", P1 unknown",
             })
         }
-        RESET_RETRY_COUNTER => {
+        Some(Ins::ResetRetryCounter) => {
             write_reference(f, "reference", p2)?;
             f.write_str(match p1 {
                 0x00 => ", resetting code and new reference data",
@@ -299,14 +226,16 @@ fn write_parameters(f: &mut fmt::Formatter<'_>, command: &Command<'_>) -> fmt::R
                 _ => ", P1 unknown",
             })
         }
-        GET_CHALLENGE => match p1 {
+        Some(Ins::GetChallenge) => match p1 {
             0 => f.write_str("no algorithm information"),
             algorithm => write!(f, "algorithm {algorithm:02X}"),
         },
-        INTERNAL_AUTHENTICATE
-        | EXTERNAL_AUTHENTICATE
-        | GENERAL_AUTHENTICATE
-        | GENERAL_AUTHENTICATE_ODD => {
+        Some(
+            Ins::InternalAuthenticate
+            | Ins::ExternalAuthenticate
+            | Ins::GeneralAuthenticate
+            | Ins::GeneralAuthenticateOdd,
+        ) => {
             match p1 {
                 0 => f.write_str("algorithm known before")?,
                 algorithm => write!(f, "algorithm {algorithm:02X}")?,
@@ -314,15 +243,19 @@ fn write_parameters(f: &mut fmt::Formatter<'_>, command: &Command<'_>) -> fmt::R
             f.write_str(", ")?;
             write_reference(f, "key", p2)
         }
-        CREATE_FILE => match p1p2 {
+        Some(Ins::CreateFile) => match p1p2 {
             0 => f.write_str("control parameters in data"),
             _ => write!(f, "P1-P2 {p1p2:04X}"),
         },
-        DELETE_FILE | ACTIVATE_FILE | DEACTIVATE_FILE | TERMINATE_DF | TERMINATE_EF => {
-            write_file_target(f, p1, command.data.is_empty(), "current file")
-        }
-        TERMINATE_CARD_USAGE => f.write_str("the whole card"),
-        GET_RESPONSE => f.write_str("the remaining response bytes"),
+        Some(
+            Ins::DeleteFile
+            | Ins::ActivateFile
+            | Ins::DeactivateFile
+            | Ins::TerminateDf
+            | Ins::TerminateEf,
+        ) => write_file_target(f, p1, command.data.is_empty(), "current file"),
+        Some(Ins::TerminateCardUsage) => f.write_str("the whole card"),
+        Some(Ins::GetResponse) => f.write_str("the remaining response bytes"),
         _ => write!(f, "P1-P2 {p1p2:04X}"),
     }
 }
@@ -503,20 +436,20 @@ mod tests {
     /// Commands under SM, and every instruction whose data is secret or may be private.
     fn masked_header() -> impl Strategy<Value = [u8; 4]> {
         let secret_ins = prop::sample::select(vec![
-            VERIFY,
-            CHANGE_REFERENCE_DATA,
-            RESET_RETRY_COUNTER,
-            INTERNAL_AUTHENTICATE,
-            EXTERNAL_AUTHENTICATE,
-            PUT_DATA,
-            PUT_DATA_ODD,
-            UPDATE_BINARY,
-            UPDATE_BINARY_ODD,
-            UPDATE_RECORD,
-            APPEND_RECORD,
+            Ins::Verify,
+            Ins::ChangeReferenceData,
+            Ins::ResetRetryCounter,
+            Ins::InternalAuthenticate,
+            Ins::ExternalAuthenticate,
+            Ins::PutData,
+            Ins::PutDataOdd,
+            Ins::UpdateBinary,
+            Ins::UpdateBinaryOdd,
+            Ins::UpdateRecord,
+            Ins::AppendRecord,
         ]);
         let plain = (0u8..4, secret_ins, any::<u8>(), any::<u8>())
-            .prop_map(|(cla, ins, p1, p2)| [cla, ins, p1, p2]);
+            .prop_map(|(cla, ins, p1, p2)| [cla, ins.byte(), p1, p2]);
         let sm = (
             prop::sample::select(vec![0x04u8, 0x08, 0x0C, 0x0D, 0x1C, 0x60, 0x6F]),
             any::<u8>(),

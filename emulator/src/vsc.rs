@@ -133,7 +133,7 @@ impl VirtualCard for VscCard {
         self.card.transmit_into(command, response);
         self.persist(response);
         if let Some(recorder) = &mut self.recorder {
-            recorder.exchange(command, response, self.card.in_private_area());
+            recorder.exchange(command, response, self.card.disclosure_context());
         }
     }
 

@@ -11,7 +11,9 @@
 pub mod apdu;
 pub mod atr;
 pub mod card;
+pub mod commands;
 pub mod crypto;
+pub mod disclosure;
 pub mod fs;
 pub mod image;
 pub mod inspect;

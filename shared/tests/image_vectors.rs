@@ -21,7 +21,10 @@ fn transmit(card: &mut Card, hex: &str) -> String {
 fn format_1_sample_card_loads_with_its_contents() {
     let bytes = include_bytes!("vectors/sample-card-v1.vsc");
     let state = image::decode(bytes, &master()).unwrap();
-    assert_eq!(state.uid(), Some(vsc_core::Uid([0x56, 0x53, 0x43, 0, 0, 0, 0, 1])));
+    assert_eq!(
+        state.uid(),
+        Some(vsc_core::Uid([0x56, 0x53, 0x43, 0, 0, 0, 0, 1]))
+    );
     assert_eq!(state.life_cycle, LifeCycle::Operational);
     let mut card = Card::from_state(state);
     // Public data, private data behind the PIN, the PIN and PUK counters, the key.

@@ -1,10 +1,13 @@
-//! APDUs: command APDUs in every ISO 7816-3 case, response APDUs and status words.
+//! APDUs: command APDUs in every ISO 7816-3 case, instructions, response APDUs and status
+//! words.
 
 mod command;
+mod ins;
 mod response;
 mod status;
 
 pub use command::{Case, Class, ClassKind, Command, LengthForm, MAX_NE, SmIndication};
+pub use ins::Ins;
 pub use response::Response;
 pub use status::{OtherStatus, Status};
 

@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 pub use state::{CardState, LifeCycle};
 
-use crate::apdu::{ClassKind, Command, LengthForm, SmIndication, Status};
+use crate::apdu::{ClassKind, Command, Ins, LengthForm, SmIndication, Status};
 use crate::crypto::AesKey;
 use crate::fs::{Condition, Df, Ef, Fid, SecurityStatus};
 use crate::security::ChannelKeyMaterial;
@@ -49,6 +49,8 @@ pub struct Card {
     state: CardState,
     session: Session,
     changed: bool,
+    /// The last command came through the personalization channel and was answered under it.
+    last_protected: bool,
 }
 
 impl Card {
@@ -63,6 +65,7 @@ impl Card {
             state,
             session: Session::new(),
             changed: false,
+            last_protected: false,
         }
     }
 
@@ -93,6 +96,16 @@ impl Card {
         self.session.df.fids().first() == Some(&Fid::DF_PRIVATE)
     }
 
+    /// What an observer of the last exchange knows beyond its bytes, for the disclosure rule
+    /// ([`crate::disclosure`]): whether it was genuine secure messaging, and whether the file it
+    /// addressed is public (the current DF outside DF.PRIVATE).
+    pub fn disclosure_context(&self) -> crate::disclosure::Context {
+        crate::disclosure::Context {
+            protected: self.last_protected,
+            public_target: Some(!self.in_private_area()),
+        }
+    }
+
     /// Whether the persistent state changed since the last call (and forget it did).
     /// A host that persists the card saves it when this says so, before it sends the response.
     pub fn take_changed(&mut self) -> bool {
@@ -109,6 +122,7 @@ impl Card {
     /// Processes one command APDU, appending the response APDU to `response`.
     pub fn transmit_into(&mut self, command: &[u8], response: &mut Vec<u8>) {
         let start = response.len();
+        self.last_protected = false;
         let status = match Command::parse(command) {
             Ok(command) => self.process(&command, response, start),
             Err(error) => {
@@ -132,7 +146,9 @@ impl Card {
         if command.class.channel() != 0 {
             return Status::LogicalChannelNotSupported;
         }
-        if command.ins == 0xC0 && command.class.secure_messaging() == SmIndication::None {
+        if command.ins == Ins::GetResponse.byte()
+            && command.class.secure_messaging() == SmIndication::None
+        {
             return self.get_response(command, out);
         }
         self.session.pending.clear();
@@ -199,6 +215,7 @@ impl Card {
                     }
                 };
                 let wrapped = channel.wrap_response(&data, status);
+                self.last_protected = true;
                 let (body, sw) = wrapped.split_at(wrapped.len().saturating_sub(2));
                 out.extend_from_slice(body);
                 match sw {
@@ -213,28 +230,31 @@ impl Card {
 
     /// Calls the instruction's handler.
     fn dispatch(&mut self, command: &Command, ctx: Context, out: &mut Vec<u8>) -> Outcome {
-        match command.ins {
-            0xA4 => self.select(command, out),
-            0xB0 | 0xB1 => self.read_binary(command, ctx, out),
-            0xD6 | 0xD7 => self.update_binary(command, ctx),
-            0x0E | 0x0F => self.erase_binary(command, ctx),
-            0xB2 => self.read_record(command, ctx, out),
-            0xDC => self.update_record(command, ctx),
-            0xE2 => self.append_record(command, ctx),
-            0xCA | 0xCB => self.get_data(command, ctx, out),
-            0xDA | 0xDB => self.put_data(command, ctx),
-            0x20 => self.verify(command),
-            0x24 => self.change_reference_data(command, ctx),
-            0x2C => self.reset_retry_counter(command, ctx),
-            0x84 => self.get_challenge(command, out),
-            0x88 => self.internal_authenticate(command, out),
-            0x82 => self.external_authenticate(command),
-            0xE0 => self.create_file(command, ctx),
-            0xE4 => self.delete_file(command, ctx),
-            0x44 => self.activate_file(command, ctx),
-            0x04 => self.deactivate_file(command, ctx),
-            0xE6 | 0xE8 => self.terminate_file(command, ctx),
-            0xFE => self.terminate_card(command, ctx),
+        let Some(ins) = Ins::from_byte(command.ins) else {
+            return Err(Status::InstructionNotSupported);
+        };
+        match ins {
+            Ins::Select => self.select(command, out),
+            Ins::ReadBinary | Ins::ReadBinaryOdd => self.read_binary(command, ctx, out),
+            Ins::UpdateBinary | Ins::UpdateBinaryOdd => self.update_binary(command, ctx),
+            Ins::EraseBinary | Ins::EraseBinaryOdd => self.erase_binary(command, ctx),
+            Ins::ReadRecord => self.read_record(command, ctx, out),
+            Ins::UpdateRecord => self.update_record(command, ctx),
+            Ins::AppendRecord => self.append_record(command, ctx),
+            Ins::GetData | Ins::GetDataOdd => self.get_data(command, ctx, out),
+            Ins::PutData | Ins::PutDataOdd => self.put_data(command, ctx),
+            Ins::Verify => self.verify(command),
+            Ins::ChangeReferenceData => self.change_reference_data(command, ctx),
+            Ins::ResetRetryCounter => self.reset_retry_counter(command, ctx),
+            Ins::GetChallenge => self.get_challenge(command, out),
+            Ins::InternalAuthenticate => self.internal_authenticate(command, out),
+            Ins::ExternalAuthenticate => self.external_authenticate(command),
+            Ins::CreateFile => self.create_file(command, ctx),
+            Ins::DeleteFile => self.delete_file(command, ctx),
+            Ins::ActivateFile => self.activate_file(command, ctx),
+            Ins::DeactivateFile => self.deactivate_file(command, ctx),
+            Ins::TerminateDf | Ins::TerminateEf => self.terminate_file(command, ctx),
+            Ins::TerminateCardUsage => self.terminate_card(command, ctx),
             _ => Err(Status::InstructionNotSupported),
         }
     }

@@ -1,0 +1,229 @@
+//! Named command builders: the commands a terminal sends to a VSC (and to standard card
+//! applications), built from typed values, so that the transcript compiler, the station's
+//! read-back and the tests say `commands::select_mf()` rather than `00A4000C023F00`.
+//!
+//! A builder returns a [`CommandBuf`], which owns its data (wiped on drop: a builder's data may
+//! be a PIN or a key); [`CommandBuf::command`] is the borrowed [`Command`] view every encoder
+//! takes.
+
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+use crate::apdu::{ApduError, Class, Command, Ins};
+use crate::fs::{Aid, Fid, Sfi};
+
+/// A built command APDU that owns its data.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CommandBuf {
+    class: Class,
+    ins: u8,
+    p1: u8,
+    p2: u8,
+    data: Zeroizing<Vec<u8>>,
+    ne: Option<usize>,
+}
+
+impl CommandBuf {
+    /// `ins` with class `00`, P1, P2, no data and no Le.
+    pub fn new(ins: Ins, p1: u8, p2: u8) -> CommandBuf {
+        CommandBuf::raw(Class::PLAIN, ins.byte(), p1, p2)
+    }
+
+    /// Any class and INS byte (card applications give some INS bytes their own meaning).
+    pub fn raw(class: Class, ins: u8, p1: u8, p2: u8) -> CommandBuf {
+        CommandBuf {
+            class,
+            ins,
+            p1,
+            p2,
+            data: Zeroizing::new(Vec::new()),
+            ne: None,
+        }
+    }
+
+    /// The same command with `data` as its data field.
+    pub fn with_data(mut self, data: &[u8]) -> CommandBuf {
+        self.data = Zeroizing::new(data.to_vec());
+        self
+    }
+
+    /// The same command asking for `ne` response bytes (256 is short Le `00`).
+    pub fn with_ne(mut self, ne: usize) -> CommandBuf {
+        self.ne = Some(ne);
+        self
+    }
+
+    /// The borrowed view, in the smallest length form that holds it.
+    pub fn command(&self) -> Command<'_> {
+        Command::new(self.class, self.ins, self.p1, self.p2)
+            .with_data(&self.data)
+            .with_ne(self.ne)
+    }
+
+    /// The encoded APDU.
+    pub fn to_vec(&self) -> Result<Vec<u8>, ApduError> {
+        self.command().to_vec()
+    }
+}
+
+impl fmt::Debug for CommandBuf {
+    /// The header and lengths only: the data may be secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "CommandBuf({:02X}{:02X}{:02X}{:02X}, {} data bytes, Ne {:?})",
+            self.class.byte(),
+            self.ins,
+            self.p1,
+            self.p2,
+            self.data.len(),
+            self.ne
+        )
+    }
+}
+
+/// P2 of SELECT: first occurrence, no response data.
+const SELECT_NO_DATA: u8 = 0x0C;
+
+/// SELECT the MF by its file identifier, no response data.
+pub fn select_mf() -> CommandBuf {
+    CommandBuf::new(Ins::Select, 0x00, SELECT_NO_DATA).with_data(&Fid::MF.to_bytes())
+}
+
+/// SELECT a DF by its path from the MF (P1 `08`), no response data.
+pub fn select_path(path: &[Fid]) -> CommandBuf {
+    let bytes: Vec<u8> = path.iter().flat_map(|fid| fid.to_bytes()).collect();
+    CommandBuf::new(Ins::Select, 0x08, SELECT_NO_DATA).with_data(&bytes)
+}
+
+/// SELECT an EF under the current DF (P1 `02`), no response data.
+pub fn select_ef(fid: Fid) -> CommandBuf {
+    CommandBuf::new(Ins::Select, 0x02, SELECT_NO_DATA).with_data(&fid.to_bytes())
+}
+
+/// SELECT an application by its DF name (P1 `04`), first occurrence, FCI returned.
+pub fn select_aid(aid: &[u8]) -> CommandBuf {
+    CommandBuf::new(Ins::Select, 0x04, 0x00)
+        .with_data(aid)
+        .with_ne(256)
+}
+
+/// SELECT an application by its [`Aid`], no response data.
+pub fn select_application(aid: &Aid) -> CommandBuf {
+    CommandBuf::new(Ins::Select, 0x04, SELECT_NO_DATA).with_data(aid.as_bytes())
+}
+
+/// CREATE FILE with the file's control parameters (a `62` template).
+pub fn create_file(fcp: &[u8]) -> CommandBuf {
+    CommandBuf::new(Ins::CreateFile, 0x00, 0x00).with_data(fcp)
+}
+
+/// READ BINARY of the current EF at `offset` (below 32 768), `ne` bytes.
+pub fn read_binary(offset: u16, ne: usize) -> CommandBuf {
+    let [p1, p2] = (offset & 0x7FFF).to_be_bytes();
+    CommandBuf::new(Ins::ReadBinary, p1, p2).with_ne(ne)
+}
+
+/// UPDATE BINARY of the current EF at `offset` (below 32 768).
+pub fn update_binary(offset: u16, data: &[u8]) -> CommandBuf {
+    let [p1, p2] = (offset & 0x7FFF).to_be_bytes();
+    CommandBuf::new(Ins::UpdateBinary, p1, p2).with_data(data)
+}
+
+/// UPDATE BINARY of the EF `sfi` of the current DF from its start (it becomes the current EF).
+pub fn update_binary_sfi(sfi: Sfi, data: &[u8]) -> CommandBuf {
+    CommandBuf::new(Ins::UpdateBinary, 0x80 | sfi.value(), 0x00).with_data(data)
+}
+
+/// APPEND RECORD to the current EF.
+pub fn append_record(data: &[u8]) -> CommandBuf {
+    CommandBuf::new(Ins::AppendRecord, 0x00, 0x00).with_data(data)
+}
+
+/// UPDATE RECORD `number` of the EF `sfi` (or of the current EF).
+pub fn update_record(number: u8, sfi: Option<Sfi>, data: &[u8]) -> CommandBuf {
+    let sfi_bits = sfi.map_or(0, Sfi::value) << 3;
+    CommandBuf::new(Ins::UpdateRecord, number, sfi_bits | 0x04).with_data(data)
+}
+
+/// GET DATA of the data object `tag`, `ne` bytes.
+pub fn get_data(tag: u16, ne: usize) -> CommandBuf {
+    let [p1, p2] = tag.to_be_bytes();
+    CommandBuf::new(Ins::GetData, p1, p2).with_ne(ne)
+}
+
+/// PUT DATA of the data object `tag` (in the VSC card OS, tags `0101`–`0104` define and load
+/// password and key objects).
+pub fn put_data(tag: u16, data: &[u8]) -> CommandBuf {
+    let [p1, p2] = tag.to_be_bytes();
+    CommandBuf::new(Ins::PutData, p1, p2).with_data(data)
+}
+
+/// VERIFY the password `reference` with `padded` reference data (empty: ask its state).
+pub fn verify(reference: u8, padded: &[u8]) -> CommandBuf {
+    CommandBuf::new(Ins::Verify, 0x00, reference).with_data(padded)
+}
+
+/// CHANGE REFERENCE DATA of `reference` with the new value only (P1 `01`).
+pub fn set_reference_data(reference: u8, padded: &[u8]) -> CommandBuf {
+    CommandBuf::new(Ins::ChangeReferenceData, 0x01, reference).with_data(padded)
+}
+
+/// ACTIVATE FILE on the MF: the last step of personalization.
+pub fn activate_mf() -> CommandBuf {
+    CommandBuf::new(Ins::ActivateFile, 0x00, 0x00).with_data(&Fid::MF.to_bytes())
+}
+
+/// GET CHALLENGE of `len` bytes.
+pub fn get_challenge(len: usize) -> CommandBuf {
+    CommandBuf::new(Ins::GetChallenge, 0x00, 0x00).with_ne(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(command: CommandBuf) -> String {
+        hex::encode_upper(command.to_vec().unwrap())
+    }
+
+    #[test]
+    fn builders_give_the_bytes_iso_7816_4_says() {
+        assert_eq!(hex(select_mf()), "00A4000C023F00");
+        assert_eq!(
+            hex(select_path(&[Fid::DF_PUBLIC, Fid::new(0x5001).unwrap()])),
+            "00A4080C0450005001"
+        );
+        assert_eq!(hex(select_ef(Fid::EF_UID)), "00A4020C022F02");
+        assert_eq!(
+            hex(select_aid(&[0xD2, 0x76, 0x00, 0x01, 0x24, 0x01])),
+            "00A4040006D2760001240100"
+        );
+        assert_eq!(hex(read_binary(0x10, 8)), "00B0001008");
+        assert_eq!(
+            hex(update_binary_sfi(Sfi::new(1).unwrap(), b"A")),
+            "00D681000141"
+        );
+        assert_eq!(
+            hex(update_record(2, Sfi::new(3).ok(), b"B")),
+            "00DC021C0142"
+        );
+        assert_eq!(hex(get_data(0x006E, 256)), "00CA006E00");
+        assert_eq!(hex(put_data(0x0101, &[1])), "00DA01010101");
+        assert_eq!(hex(verify(0x81, &[])), "00200081");
+        assert_eq!(
+            hex(set_reference_data(1, b"12")),
+            "002401010231 32".replace(' ', "")
+        );
+        assert_eq!(hex(activate_mf()), "00440000023F00");
+        assert_eq!(hex(get_challenge(8)), "0084000008");
+    }
+
+    #[test]
+    fn debug_never_shows_the_data() {
+        let command = verify(0x01, b"123456\xFF\xFF");
+        let debug = format!("{command:?}");
+        assert_eq!(debug, "CommandBuf(00200001, 8 data bytes, Ne None)");
+    }
+}
