@@ -4,7 +4,7 @@
 use iso7816_tlv::ber::Tlv;
 
 use super::access::{AccessRules, Condition, DataObjectRules};
-use super::file::{Df, Ef, EfBody, FileState, RecordFile, RecordKind};
+use super::file::{Df, Ef, EfBody, FileState, MAX_EF_SIZE, RecordFile, RecordKind};
 use super::id::{Aid, Fid, Sfi};
 use crate::apdu::Status;
 use crate::tlv;
@@ -20,8 +20,6 @@ pub const FDB_DF: u8 = 0x38;
 /// Data coding byte: proprietary write behaviour, one-byte data units (as in
 /// the ATR's card capabilities).
 pub const DATA_CODING: u8 = 0x21;
-/// The largest EF: offsets are 15 bits in READ BINARY, 16 in its odd form.
-pub const MAX_EF_SIZE: usize = 0x7FFF;
 
 /// What CREATE FILE asks for, read from its FCP.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,6 +7,9 @@ use super::access::{AccessRules, DataObjectRules};
 use super::id::{Aid, Fid, Sfi};
 use crate::apdu::Status;
 
+/// The largest EF: offsets are 15 bits in READ BINARY, 16 in its odd form.
+pub const MAX_EF_SIZE: usize = 0x7FFF;
+
 /// The life cycle state of a file (ISO 7816-4 §5.3.3.2, LCS byte).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum FileState {
@@ -358,7 +361,7 @@ mod trimmed {
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    use crate::fs::fcp::MAX_EF_SIZE;
+    use super::MAX_EF_SIZE;
 
     pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
         let used = bytes

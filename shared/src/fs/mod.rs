@@ -8,7 +8,7 @@ pub mod id;
 use serde::{Deserialize, Serialize};
 
 pub use access::{AccessRules, Condition, DataObjectRules, Operation, SecurityStatus};
-pub use file::{Df, DoTag, Ef, EfBody, FileState, Node, RecordFile, RecordKind};
+pub use file::{Df, DoTag, Ef, EfBody, FileState, MAX_EF_SIZE, Node, RecordFile, RecordKind};
 pub use id::{Aid, Fid, InvalidId, Sfi};
 
 /// How many DF levels may lie under the MF.

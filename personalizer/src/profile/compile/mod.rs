@@ -6,7 +6,7 @@ mod value;
 use std::collections::HashMap;
 
 use vsc_core::card::MEMORY;
-use vsc_core::fs::fcp::MAX_EF_SIZE;
+use vsc_core::fs::MAX_EF_SIZE;
 use vsc_core::fs::{AccessRules, Aid, DataObjectRules, Fid, Operation, RecordKind, Sfi};
 use vsc_core::security::password::{MAX_LEN, MAX_TRIES};
 use vsc_core::security::{KeyAlgorithm, KeyRef, KeyUsage, PasswordPolicy, PasswordRef};
