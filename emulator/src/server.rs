@@ -331,7 +331,9 @@ async fn connect_forever<C: VirtualCard>(
                 if !*told && since.elapsed() >= NO_VPCD_AFTER {
                     *told = true;
                     tracing::warn!(
-                        "slot {slot}: no vpcd reader on {addr} ({error}): is pcscd running with                          the vpcd driver (Debian package vsmartcard-vpcd)? See `vsc-emulator                          serve --help`, Troubleshooting. Still trying"
+                        "slot {slot}: no vpcd reader on {addr} ({error}): is pcscd running with \
+                         the vpcd driver (Debian package vsmartcard-vpcd)? See `vsc-emulator \
+                         serve --help`, Troubleshooting. Still trying"
                     );
                 } else {
                     tracing::debug!("slot {slot}: vpcd at {addr} not reachable: {error}");
@@ -365,7 +367,8 @@ async fn accept_forever<C: VirtualCard>(
                     ever_connected = true;
                     if let Some(addr) = local {
                         tracing::warn!(
-                            "slot {slot}: no vpcd has connected to {addr} in {} s: is pcscd                              running with a reader entry `DEVICENAME {addr}` (reversed vpcd)?",
+                            "slot {slot}: no vpcd has connected to {addr} in {} s: is pcscd \
+                             running with a reader entry `DEVICENAME {addr}` (reversed vpcd)?",
                             NO_VPCD_AFTER.as_secs()
                         );
                     }

@@ -147,7 +147,7 @@ pub enum LockError {
         holder: Option<u32>,
     },
     /// Opening, locking or checking the file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("cannot lock {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
