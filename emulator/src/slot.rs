@@ -39,8 +39,8 @@ pub const NOT_AN_APDU: [u8; 2] = [0x67, 0x00];
 pub const CONTROL_FOLLOW_UP: Duration = Duration::from_millis(250);
 
 /// How long after a `00` (power off) with nothing following the slot answers it and ends the
-/// connection: longer than pcscd's poll interval (about 400 ms).
-pub const POWER_OFF_FOLLOW_UP: Duration = Duration::from_millis(600);
+/// connection: longer than pcscd's poll interval (about 400 ms), with room for a late poll.
+pub const POWER_OFF_FOLLOW_UP: Duration = Duration::from_millis(700);
 
 /// A connection on which vpcd sends nothing at all for this long gets a warning: vpcd polls
 /// every reader it serves about every 400 ms, so it is not serving this one.
@@ -307,5 +307,18 @@ impl Watch {
 
     fn powered(&mut self) {
         self.powered = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_that_are_no_apdu_trace_without_a_panic() {
+        for body in [&[][..], &[0x00], &[0x01], &[0x03], &[0xFF]] {
+            let line = trace::Exchange::new(body, &NOT_AN_APDU).to_string();
+            assert!(line.contains("6700"), "{body:02X?}: {line}");
+        }
     }
 }
