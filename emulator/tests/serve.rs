@@ -79,13 +79,18 @@ impl FakeVpcd {
         self.0.write_all(&frame[2..]).await.unwrap();
     }
 
+    /// The next frame's body; a test fails rather than hangs when none comes.
     async fn receive(&mut self) -> Vec<u8> {
-        let mut len = [0; 2];
-        self.0.read_exact(&mut len).await.unwrap();
-        let mut frame = len.to_vec();
-        frame.resize(2 + usize::from(u16::from_be_bytes(len)), 0);
-        self.0.read_exact(&mut frame[2..]).await.unwrap();
-        vpcd::decode(&frame).unwrap().to_vec()
+        tokio::time::timeout(LIMIT, async {
+            let mut len = [0; 2];
+            self.0.read_exact(&mut len).await.unwrap();
+            let mut frame = len.to_vec();
+            frame.resize(2 + usize::from(u16::from_be_bytes(len)), 0);
+            self.0.read_exact(&mut frame[2..]).await.unwrap();
+            vpcd::decode(&frame).unwrap().to_vec()
+        })
+        .await
+        .expect("an answer within the limit")
     }
 
     async fn exchange(&mut self, message: Message<'_>) -> Vec<u8> {
