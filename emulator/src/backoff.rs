@@ -12,29 +12,19 @@ const MAX_DELAY: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct Backoff {
     next: Duration,
-    failures: u32,
 }
 
 impl Backoff {
     /// A fresh policy: the first delay is the shortest.
     pub fn new() -> Self {
-        Backoff {
-            next: FIRST_DELAY,
-            failures: 0,
-        }
+        Backoff { next: FIRST_DELAY }
     }
 
     /// Records a failed try; the delay to wait before the next one.
     pub fn failed(&mut self) -> Duration {
         let delay = self.next;
         self.next = (self.next * 2).min(MAX_DELAY);
-        self.failures = self.failures.saturating_add(1);
         delay
-    }
-
-    /// How many tries in a row have failed.
-    pub fn failures(&self) -> u32 {
-        self.failures
     }
 
     /// Records a success: the next failure starts over from the shortest delay.
@@ -60,9 +50,7 @@ mod tests {
             .map(|_| backoff.failed().as_millis() as u64)
             .collect();
         assert_eq!(delays, [50, 100, 200, 400, 800, 1000, 1000, 1000]);
-        assert_eq!(backoff.failures(), 8);
         backoff.succeeded();
-        assert_eq!(backoff.failures(), 0);
         assert_eq!(backoff.failed(), Duration::from_millis(50));
     }
 }

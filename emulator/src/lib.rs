@@ -14,7 +14,13 @@ pub mod trace;
 pub mod vpcd;
 
 pub use card::{NULL_CARD_ATR, NullCard, VirtualCard};
-pub use server::{Endpoint, ServeError, VPCD_PORT, serve, serve_slots};
+pub use server::{
+    Endpoint, NO_VPCD_AFTER, ServeError, VPCD_PORT, serve, serve_slots, serve_slots_from,
+};
+pub use slot::{
+    CONTROL_FOLLOW_UP, NO_POWER_ON_AFTER, NOT_AN_APDU, POWER_OFF_FOLLOW_UP, SILENT_AFTER,
+};
 pub mod inspect;
+pub mod readers_conf;
 pub mod record;
 pub mod vsc;

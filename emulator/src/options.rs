@@ -46,16 +46,57 @@ impl ServeOptions {
     }
 }
 
-/// Logs to standard error: `RUST_LOG` if set, else `info`; APDU trace lines only with `trace`.
-pub fn init_logging(trace: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// How much the program says on standard error: `-v`, `-vv`, `-q`.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct Verbosity {
+    /// Say more: -v adds debug messages, -vv everything. Overrides RUST_LOG.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Say nothing but errors. Overrides RUST_LOG.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+impl Verbosity {
+    /// The level the flags ask for, if they ask.
+    fn level(self) -> Option<&'static str> {
+        match (self.quiet, self.verbose) {
+            (true, _) => Some("error"),
+            (false, 0) => None,
+            (false, 1) => Some("debug"),
+            (false, _) => Some("trace"),
+        }
+    }
+}
+
+/// The log filter: `-v`/`-q` if given, else `RUST_LOG` if set (an invalid one is reported and
+/// ignored), else `info`; then the APDU trace lines (target `apdu`) on with `trace`, off
+/// otherwise, whatever the rest says.
+pub fn log_filter(verbosity: Verbosity, rust_log: Option<&str>, trace: bool) -> EnvFilter {
+    let filter = match (verbosity.level(), rust_log) {
+        (Some(level), _) => EnvFilter::new(level),
+        (None, Some(spec)) if !spec.trim().is_empty() => {
+            EnvFilter::try_new(spec).unwrap_or_else(|error| {
+                eprintln!("ignoring RUST_LOG={spec:?}: {error}");
+                EnvFilter::new("info")
+            })
+        }
+        (None, _) => EnvFilter::new("info"),
+    };
     let apdu = if trace { "info" } else { "off" };
-    let filter = match format!("{}={apdu}", trace::TARGET).parse() {
+    match format!("{}={apdu}", trace::TARGET).parse() {
         Ok(directive) => filter.add_directive(directive),
         Err(_) => filter,
-    };
+    }
+}
+
+/// Logs to standard error, filtered by [`log_filter`] with the environment's `RUST_LOG`.
+pub fn init_logging(verbosity: Verbosity, trace: bool) {
+    let rust_log = std::env::var(EnvFilter::DEFAULT_ENV).ok();
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(log_filter(verbosity, rust_log.as_deref(), trace))
+        .with_target(verbosity.verbose > 0)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
@@ -116,6 +157,40 @@ mod tests {
             endpoints(&["--listen", "127.0.0.1:65535"], 2),
             Err(NoPortForSlot { slot: 1 })
         );
+    }
+
+    #[derive(Parser)]
+    struct VerbosityCli {
+        #[command(flatten)]
+        verbosity: Verbosity,
+    }
+
+    fn filter(args: &[&str], rust_log: Option<&str>, trace: bool) -> String {
+        let cli = VerbosityCli::try_parse_from([&["test"], args].concat()).unwrap();
+        // The directives, in an order of their own.
+        let text = log_filter(cli.verbosity, rust_log, trace).to_string();
+        let mut directives: Vec<&str> = text.split(',').collect();
+        directives.sort_unstable();
+        directives.join(",")
+    }
+
+    #[test]
+    fn flags_override_rust_log_which_overrides_the_default() {
+        assert_eq!(filter(&[], None, false), "apdu=off,info");
+        assert_eq!(
+            filter(&[], Some("vsc_emulator=debug"), false),
+            "apdu=off,vsc_emulator=debug"
+        );
+        assert_eq!(filter(&["-q"], Some("debug"), false), "apdu=off,error");
+        assert_eq!(filter(&["-v"], Some("warn"), false), "apdu=off,debug");
+        assert_eq!(filter(&["-vv"], None, false), "apdu=off,trace");
+        assert_eq!(filter(&[], Some("apdu=info"), false), "apdu=off");
+        assert_eq!(filter(&["-q"], None, true), "apdu=info,error");
+        assert_eq!(
+            filter(&[], Some("vsc_emulator=loudest"), false),
+            "apdu=off,info"
+        );
+        assert!(VerbosityCli::try_parse_from(["test", "-q", "-v"]).is_err());
     }
 
     #[test]

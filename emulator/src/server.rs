@@ -4,6 +4,7 @@
 //! to vpcd and the card's `transmit` share that thread, so an APDU crosses no thread boundary,
 //! and a card that takes its time (persisting its image) holds up no other slot.
 
+use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -16,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::backoff::Backoff;
 use crate::card::VirtualCard;
-use crate::slot::serve_connection;
+use crate::slot::{End, Peer, serve_session};
 use crate::vpcd::Connection;
 
 /// vpcd's port for its first slot; slot n is at this port + n.
@@ -24,6 +25,10 @@ pub const VPCD_PORT: u16 = 35963;
 
 /// How long one try to connect to vpcd may take (it is local: a refusal is immediate).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// After this long without reaching vpcd (or, listening, without vpcd coming), the slot says
+/// what is probably wrong.
+pub const NO_VPCD_AFTER: Duration = Duration::from_secs(3);
 
 /// Where a slot meets vpcd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +58,23 @@ impl Endpoint {
         match self {
             Endpoint::Connect(addr) => shift(addr).map(Endpoint::Connect),
             Endpoint::Listen(addr) => shift(addr).map(Endpoint::Listen),
+        }
+    }
+
+    /// The address: vpcd's (connect) or the slot's own (listen).
+    pub fn addr(self) -> SocketAddr {
+        match self {
+            Endpoint::Connect(addr) | Endpoint::Listen(addr) => addr,
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    /// `vpcd at 127.0.0.1:35963`, or `listening on 127.0.0.1:36063 for vpcd`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Connect(addr) => write!(f, "vpcd at {addr}"),
+            Endpoint::Listen(addr) => write!(f, "listening on {addr} for vpcd"),
         }
     }
 }
@@ -97,8 +119,8 @@ where
     cards.pop().ok_or(ServeError::Panicked { slot: 0 })
 }
 
-/// Serves each card at its endpoint, slot 0 first, until `shutdown` completes; then stops every
-/// slot and hands the cards back in the same order.
+/// Serves each card at its endpoint, numbering the slots from 0, until `shutdown` completes;
+/// then stops every slot and hands the cards back in the same order.
 ///
 /// Listening slots bind before this returns its first `Poll::Pending`, so a taken port is an
 /// error at once. If one slot's card panics, every slot stops and the error says which.
@@ -110,12 +132,26 @@ pub async fn serve_slots<C>(
 where
     C: VirtualCard + Send + 'static,
 {
+    serve_slots_from(0, slots, shutdown).await
+}
+
+/// [`serve_slots`], numbering the slots from `first` in messages and errors: the numbers a user
+/// gave (`--slot 1` is vpcd's second port, "Virtual PCD 00 01").
+pub async fn serve_slots_from<C>(
+    first: usize,
+    slots: Vec<(Endpoint, C)>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Vec<C>, ServeError>
+where
+    C: VirtualCard + Send + 'static,
+{
     let (stop, stop_rx) = watch::channel(false);
     let (done_tx, mut done) = mpsc::unbounded_channel();
     let mut cards: Vec<Option<C>> = slots.iter().map(|_| None).collect();
     let mut failure = None;
     for (index, (endpoint, card)) in slots.into_iter().enumerate() {
-        if let Err(error) = start_slot(index, card, endpoint, stop_rx.clone(), done_tx.clone()) {
+        let slot = first + index;
+        if let Err(error) = start_slot(slot, card, endpoint, stop_rx.clone(), done_tx.clone()) {
             failure = Some(error);
             break;
         }
@@ -123,8 +159,12 @@ where
     drop(done_tx);
 
     let mut record =
-        |index: usize, end: Result<C, ServeError>, failure: &mut Option<ServeError>| match end {
-            Ok(card) => cards[index] = Some(card),
+        |slot: usize, end: Result<C, ServeError>, failure: &mut Option<ServeError>| match end {
+            Ok(card) => {
+                if let Some(place) = cards.get_mut(slot - first) {
+                    *place = Some(card);
+                }
+            }
             Err(error) => {
                 failure.get_or_insert(error);
             }
@@ -242,8 +282,20 @@ async fn run_slot<C: VirtualCard>(
         _ = stop.wait_for(|stop| *stop) => {}
         () = serving => {}
     }
-    tracing::debug!(slot = index, "slot stopped");
+    // A session cut short by the shutdown ends like any other.
+    card.power_off();
+    tracing::debug!("slot {index}: stopped");
     Ok(card)
+}
+
+/// Logs how a session ended.
+fn log_end(peer: Peer, end: Result<End, crate::vpcd::ConnectionError>) {
+    let Peer { slot, addr } = peer;
+    match end {
+        Ok(End::Closed) => tracing::info!("slot {slot}: vpcd at {addr} closed the connection"),
+        Ok(End::LonePowerOff) => {}
+        Err(error) => tracing::warn!("slot {slot}: connection to vpcd at {addr} lost: {error}"),
+    }
 }
 
 /// Connects to vpcd and serves it, again and again, backing off while vpcd is not there.
@@ -254,6 +306,8 @@ async fn connect_forever<C: VirtualCard>(
     reply: &mut Vec<u8>,
 ) {
     let mut backoff = Backoff::new();
+    // Since when vpcd has not been reached, and whether the user was told.
+    let mut unreachable: Option<(tokio::time::Instant, bool)> = None;
     loop {
         let connected = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await
         {
@@ -263,16 +317,28 @@ async fn connect_forever<C: VirtualCard>(
         match connected.and_then(Connection::new) {
             Ok(mut connection) => {
                 backoff.succeeded();
-                tracing::info!(slot, %addr, "connected to vpcd");
-                match serve_connection(&mut connection, card, slot, reply).await {
-                    Ok(()) => tracing::info!(slot, %addr, "vpcd closed the connection"),
-                    Err(error) => tracing::warn!(slot, %addr, %error, "connection to vpcd lost"),
+                unreachable = None;
+                tracing::info!("slot {slot}: connected to vpcd at {addr}");
+                let peer = Peer { slot, addr };
+                log_end(
+                    peer,
+                    serve_session(&mut connection, card, peer, reply).await,
+                );
+            }
+            Err(error) => {
+                let (since, told) =
+                    unreachable.get_or_insert_with(|| (tokio::time::Instant::now(), false));
+                if !*told && since.elapsed() >= NO_VPCD_AFTER {
+                    *told = true;
+                    tracing::warn!(
+                        "slot {slot}: no vpcd reader on {addr} ({error}): is pcscd running with \
+                         the vpcd driver (Debian package vsmartcard-vpcd)? See `vsc-emulator \
+                         serve --help`, Troubleshooting. Still trying"
+                    );
+                } else {
+                    tracing::debug!("slot {slot}: vpcd at {addr} not reachable: {error}");
                 }
             }
-            Err(error) if backoff.failures() == 0 => {
-                tracing::info!(slot, %addr, %error, "vpcd not reachable yet; retrying");
-            }
-            Err(error) => tracing::debug!(slot, %addr, %error, "vpcd still not reachable"),
         }
         tokio::time::sleep(backoff.failed()).await;
     }
@@ -286,26 +352,46 @@ async fn accept_forever<C: VirtualCard>(
     reply: &mut Vec<u8>,
 ) {
     let mut backoff = Backoff::new();
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(slot, %addr, "waiting for vpcd");
+    let local = listener.local_addr().ok();
+    if let Some(addr) = local {
+        tracing::info!("slot {slot}: listening on {addr} for vpcd");
     }
+    let mut ever_connected = false;
     loop {
-        match listener
-            .accept()
-            .await
+        let accepted = if ever_connected {
+            listener.accept().await
+        } else {
+            match tokio::time::timeout(NO_VPCD_AFTER, listener.accept()).await {
+                Ok(accepted) => accepted,
+                Err(_) => {
+                    ever_connected = true;
+                    if let Some(addr) = local {
+                        tracing::warn!(
+                            "slot {slot}: no vpcd has connected to {addr} in {} s: is pcscd \
+                             running with a reader entry `DEVICENAME {addr}` (reversed vpcd)?",
+                            NO_VPCD_AFTER.as_secs()
+                        );
+                    }
+                    continue;
+                }
+            }
+        };
+        match accepted
             .and_then(|(stream, peer)| Connection::new(stream).map(|connection| (connection, peer)))
         {
-            Ok((mut connection, peer)) => {
+            Ok((mut connection, addr)) => {
                 backoff.succeeded();
-                tracing::info!(slot, %peer, "vpcd connected");
-                match serve_connection(&mut connection, card, slot, reply).await {
-                    Ok(()) => tracing::info!(slot, %peer, "vpcd closed the connection"),
-                    Err(error) => tracing::warn!(slot, %peer, %error, "connection to vpcd lost"),
-                }
+                ever_connected = true;
+                tracing::info!("slot {slot}: vpcd connected from {addr}");
+                let peer = Peer { slot, addr };
+                log_end(
+                    peer,
+                    serve_session(&mut connection, card, peer, reply).await,
+                );
             }
             Err(error) => {
                 // Out of file descriptors and the like: wait rather than spin.
-                tracing::warn!(slot, %error, "cannot accept a connection");
+                tracing::warn!("slot {slot}: cannot accept a connection: {error}");
                 tokio::time::sleep(backoff.failed()).await;
             }
         }

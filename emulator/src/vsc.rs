@@ -1,12 +1,13 @@
 //! A VSC image served as a live card: the card OS, with every change to the card saved
-//! atomically before the response leaves, and the session optionally recorded.
+//! atomically before the response leaves, and the session optionally recorded. The image is
+//! locked while it is served.
 
 use std::path::{Path, PathBuf};
 
 use vsc_core::apdu::Status;
 use vsc_core::card::{Card, CardState};
 use vsc_core::crypto::MasterKey;
-use vsc_core::image::{self, ImageError};
+use vsc_core::image::{self, FileLock, ImageError, LockError};
 
 use crate::card::VirtualCard;
 use crate::record::Recorder;
@@ -16,6 +17,80 @@ pub struct VscCard {
     card: Card,
     persistence: Persistence,
     recorder: Option<Recorder>,
+    /// The image's lock, held while the card is served (none for a card made in memory).
+    _lock: Option<FileLock>,
+}
+
+/// Why an image cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Another process serves the image: it holds the image's lock.
+    #[error(
+        "{} is in use{}: an image is served by one emulator at a time",
+        path.display(),
+        holder_text(*holder, holder_name.as_deref())
+    )]
+    InUse {
+        /// The image.
+        path: PathBuf,
+        /// The process that holds it, when the system says.
+        holder: Option<u32>,
+        /// That process's name.
+        holder_name: Option<String>,
+    },
+    /// The image cannot be opened, locked or cleaned up.
+    #[error("{}", path.display())]
+    Io {
+        /// The image.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The image does not load.
+    #[error("{}", path.display())]
+    Image {
+        /// The image.
+        path: PathBuf,
+        /// Why.
+        source: ImageError,
+    },
+}
+
+fn holder_text(pid: Option<u32>, name: Option<&str>) -> String {
+    match (pid, name) {
+        (Some(pid), Some(name)) => format!(" by process {pid} ({name})"),
+        (Some(pid), None) => format!(" by process {pid}"),
+        _ => " by another process".into(),
+    }
+}
+
+impl OpenError {
+    fn from_image(path: &Path, error: ImageError) -> OpenError {
+        match error {
+            ImageError::Io { path, source } => OpenError::Io { path, source },
+            source => OpenError::Image {
+                path: path.to_path_buf(),
+                source,
+            },
+        }
+    }
+
+    fn from_lock(error: LockError) -> OpenError {
+        match error {
+            LockError::InUse { path, holder } => OpenError::InUse {
+                holder_name: holder.and_then(process_name),
+                path,
+                holder,
+            },
+            LockError::Io { path, source } => OpenError::Io { path, source },
+        }
+    }
+}
+
+/// A process's name, from `/proc`.
+fn process_name(pid: u32) -> Option<String> {
+    let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    Some(name.trim_end().to_owned()).filter(|name| !name.is_empty())
 }
 
 /// What happens to the changes a command makes.
@@ -46,9 +121,26 @@ enum Persistence {
 }
 
 impl VscCard {
-    /// Opens the image at `path`, its changes going where `saving` says.
-    pub fn open(path: &Path, master: MasterKey, saving: Saving) -> Result<VscCard, ImageError> {
-        let state = image::load(path, &master)?;
+    /// Opens the image at `path` for serving, its changes going where `saving` says.
+    ///
+    /// The image is locked first (exclusively, whatever `saving` says: a card served twice would
+    /// answer from two states), and the temporary files that a killed save of it left behind are
+    /// removed.
+    pub fn open(path: &Path, master: MasterKey, saving: Saving) -> Result<VscCard, OpenError> {
+        let lock = FileLock::try_exclusive(path).map_err(OpenError::from_lock)?;
+        let removed = image::remove_stale_temporaries(path).map_err(|source| OpenError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if !removed.is_empty() {
+            tracing::info!(
+                "{}: removed {} temporary file(s) left by an interrupted save",
+                path.display(),
+                removed.len()
+            );
+        }
+        let state =
+            image::load(path, &master).map_err(|error| OpenError::from_image(path, error))?;
         let persistence = match saving {
             Saving::ReadOnly => Persistence::None,
             Saving::Fresh => Persistence::Fresh {
@@ -64,6 +156,7 @@ impl VscCard {
             card: Card::from_state(state),
             persistence,
             recorder: None,
+            _lock: Some(lock),
         })
     }
 
@@ -73,6 +166,7 @@ impl VscCard {
             card,
             persistence: Persistence::None,
             recorder: None,
+            _lock: None,
         }
     }
 
@@ -236,6 +330,39 @@ mod tests {
             "a power-on brings the image back"
         );
         assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn an_image_is_served_once_and_its_stale_temporary_files_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("card.vsc");
+        image::save(&path, &vsc_core::sample::card().into_state(), &master()).unwrap();
+        let stale = [".card.vsc.0123456789abcdef.tmp", ".card.vsc.1.0.tmp"];
+        for name in stale {
+            std::fs::write(dir.path().join(name), b"left by a kill").unwrap();
+        }
+        std::fs::write(dir.path().join(".other.vsc.1.0.tmp"), b"not ours").unwrap();
+        let mut card = VscCard::open(&path, master(), Saving::Image).unwrap();
+        for name in stale {
+            assert!(!dir.path().join(name).exists(), "{name}");
+        }
+        assert!(dir.path().join(".other.vsc.1.0.tmp").exists());
+
+        // Saving keeps the image locked: a second open fails, before and after a save.
+        for _ in 0..2 {
+            let error = VscCard::open(&path, master(), Saving::ReadOnly).unwrap_err();
+            assert!(matches!(error, OpenError::InUse { .. }), "{error}");
+            assert!(
+                error.to_string().contains(&format!(
+                    "card.vsc is in use by process {}",
+                    std::process::id()
+                )),
+                "{error}"
+            );
+            assert_eq!(verify_wrong(&mut card)[0], 0x63);
+        }
+        drop(card);
+        VscCard::open(&path, master(), Saving::ReadOnly).unwrap();
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Serving through the library API against a stand-in for vpcd on the loopback interface: the
-//! protocol, reconnection, reversed mode, shutdown, and slots that do not wait for each other.
+//! protocol, 1-byte bodies that are no control message, reconnection (and the session ending
+//! with each connection), reversed mode, shutdown, and slots that do not wait for each other.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -12,7 +13,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use vsc_emulator::vpcd::{self, Message};
 use vsc_emulator::{
-    Endpoint, NULL_CARD_ATR, NullCard, ServeError, VirtualCard, serve, serve_slots,
+    CONTROL_FOLLOW_UP, Endpoint, NOT_AN_APDU, NULL_CARD_ATR, NullCard, POWER_OFF_FOLLOW_UP,
+    ServeError, VirtualCard, serve, serve_slots,
 };
 
 const ATR: [u8; 4] = [0x3B, 0x00, 0x12, 0x34];
@@ -77,17 +79,30 @@ impl FakeVpcd {
         self.0.write_all(&frame[2..]).await.unwrap();
     }
 
+    /// The next frame's body; a test fails rather than hangs when none comes.
     async fn receive(&mut self) -> Vec<u8> {
-        let mut len = [0; 2];
-        self.0.read_exact(&mut len).await.unwrap();
-        let mut frame = len.to_vec();
-        frame.resize(2 + usize::from(u16::from_be_bytes(len)), 0);
-        self.0.read_exact(&mut frame[2..]).await.unwrap();
-        vpcd::decode(&frame).unwrap().to_vec()
+        tokio::time::timeout(LIMIT, async {
+            let mut len = [0; 2];
+            self.0.read_exact(&mut len).await.unwrap();
+            let mut frame = len.to_vec();
+            frame.resize(2 + usize::from(u16::from_be_bytes(len)), 0);
+            self.0.read_exact(&mut frame[2..]).await.unwrap();
+            vpcd::decode(&frame).unwrap().to_vec()
+        })
+        .await
+        .expect("an answer within the limit")
     }
 
     async fn exchange(&mut self, message: Message<'_>) -> Vec<u8> {
         self.send(message).await;
+        self.receive().await
+    }
+
+    /// Sends any body, as vpcd passes an application's command on.
+    async fn exchange_body(&mut self, body: &[u8]) -> Vec<u8> {
+        let mut frame = Vec::new();
+        vpcd::encode(body, &mut frame).unwrap();
+        self.0.write_all(&frame).await.unwrap();
         self.receive().await
     }
 
@@ -138,14 +153,17 @@ async fn answers_vpcd_and_passes_power_and_reset_to_the_card() {
     let (stop, server) = serve_in_background(vec![(Endpoint::Connect(addr), card.clone())]);
     let mut vpcd = accept(&listener).await;
 
+    // As vpcd does: a power-on or reset is followed at once by GET ATR.
     assert_eq!(vpcd.exchange(Message::GetAtr).await, ATR);
     vpcd.send(Message::PowerOn).await;
+    assert_eq!(vpcd.exchange(Message::GetAtr).await, ATR);
     let select = [0x00, 0xA4, 0x04, 0x00, 0x02, 0xF0, 0x01];
     assert_eq!(
         vpcd.exchange(Message::Apdu(&select)).await,
         [&select[..], &[0x90, 0x00]].concat()
     );
     vpcd.send(Message::Reset).await;
+    assert_eq!(vpcd.exchange(Message::GetAtr).await, ATR);
     vpcd.send(Message::PowerOff).await;
     assert_eq!(vpcd.exchange(Message::GetAtr).await, ATR);
 
@@ -158,10 +176,100 @@ async fn answers_vpcd_and_passes_power_and_reset_to_the_card() {
             Event::PowerOn,
             Event::Apdu(select.to_vec()),
             Event::Reset,
-            Event::PowerOff
+            Event::PowerOff,
+            // The shutdown ends the session too.
+            Event::PowerOff,
         ]
     );
     assert!(vpcd.closed().await, "shutdown closes the connection");
+}
+
+/// vpcd passes an application's 1-byte command on as it is: before, `03` got no answer at all
+/// (SCardTransmit hung for 15 s) and `01` powered the card on and got none either.
+#[tokio::test]
+async fn one_byte_commands_get_6700_and_leave_the_card_alone() {
+    let (listener, addr) = vpcd_listener().await;
+    let card = RecordingCard::default();
+    let (stop, server) = serve_in_background(vec![(Endpoint::Connect(addr), card.clone())]);
+    let mut vpcd = accept(&listener).await;
+    vpcd.send(Message::PowerOn).await;
+    assert_eq!(vpcd.exchange(Message::GetAtr).await, ATR);
+
+    for body in [&[0x03][..], &[0xFF], &[]] {
+        let started = Instant::now();
+        assert_eq!(vpcd.exchange_body(body).await, NOT_AN_APDU, "{body:02X?}");
+        assert!(started.elapsed() < CONTROL_FOLLOW_UP, "at once");
+    }
+    for body in [[0x01], [0x02]] {
+        let started = Instant::now();
+        assert_eq!(vpcd.exchange_body(&body).await, NOT_AN_APDU, "{body:02X?}");
+        let took = started.elapsed();
+        assert!(
+            took >= CONTROL_FOLLOW_UP && took < Duration::from_secs(1),
+            "{body:02X?} answered after {took:?}"
+        );
+    }
+    // The reader works on, in step.
+    assert_eq!(vpcd.exchange(Message::GetAtr).await, ATR);
+    assert_eq!(
+        vpcd.exchange(Message::Apdu(&[0x00, 0xB0])).await,
+        [0x00, 0xB0, 0x90, 0x00]
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    assert_eq!(
+        card.events(),
+        [
+            Event::PowerOn,
+            Event::Apdu(vec![0x00, 0xB0]),
+            Event::PowerOff
+        ],
+        "neither 01 nor 02 reached the card"
+    );
+}
+
+/// A power-off that nothing follows may have been an application's `00`, waiting for an answer:
+/// it gets one, and the connection ends, so that vpcd and the slot cannot fall out of step
+/// whichever it was.
+#[tokio::test]
+async fn a_lone_power_off_is_answered_and_ends_the_connection() {
+    let (listener, addr) = vpcd_listener().await;
+    let card = RecordingCard::default();
+    let (stop, server) = serve_in_background(vec![(Endpoint::Connect(addr), card.clone())]);
+    let mut vpcd = accept(&listener).await;
+    vpcd.send(Message::PowerOn).await;
+    assert_eq!(vpcd.exchange(Message::GetAtr).await, ATR);
+    let started = Instant::now();
+    assert_eq!(vpcd.exchange(Message::PowerOff).await, NOT_AN_APDU);
+    let took = started.elapsed();
+    assert!(
+        took >= POWER_OFF_FOLLOW_UP && took < Duration::from_secs(1),
+        "{took:?}"
+    );
+    assert!(vpcd.closed().await);
+    // The slot comes back, and serves.
+    let mut vpcd = accept(&listener).await;
+    assert_eq!(vpcd.exchange(Message::GetAtr).await, ATR);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    assert_eq!(card.events()[..2], [Event::PowerOn, Event::PowerOff]);
+}
+
+/// A frame still arriving when a control message's time is up is what follows it.
+#[tokio::test]
+async fn a_get_atr_arriving_slowly_still_completes_a_power_on() {
+    let (listener, addr) = vpcd_listener().await;
+    let card = RecordingCard::default();
+    let (stop, server) = serve_in_background(vec![(Endpoint::Connect(addr), card.clone())]);
+    let mut vpcd = accept(&listener).await;
+    vpcd.send(Message::PowerOn).await;
+    vpcd.0.write_all(&[0x00]).await.unwrap();
+    tokio::time::sleep(CONTROL_FOLLOW_UP * 2).await;
+    vpcd.0.write_all(&[0x01, 0x04]).await.unwrap();
+    assert_eq!(vpcd.receive().await, ATR);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    assert_eq!(card.events()[0], Event::PowerOn);
 }
 
 #[tokio::test]
@@ -169,8 +277,10 @@ async fn survives_malformed_frames() {
     let (listener, addr) = vpcd_listener().await;
     let (stop, server) = serve_in_background(vec![(Endpoint::Connect(addr), NullCard)]);
     let mut vpcd = accept(&listener).await;
-    // An empty frame and an unknown control byte.
+    // An empty frame and an unknown control byte, answered.
     vpcd.0.write_all(&[0, 0, 0, 1, 0x07]).await.unwrap();
+    assert_eq!(vpcd.receive().await, NOT_AN_APDU);
+    assert_eq!(vpcd.receive().await, NOT_AN_APDU);
     assert_eq!(vpcd.exchange(Message::GetAtr).await, NULL_CARD_ATR);
     assert_eq!(
         vpcd.exchange(Message::Apdu(&[0x00, 0xB0, 0x00, 0x00]))
@@ -205,9 +315,15 @@ async fn reconnects_when_vpcd_drops_and_keeps_the_card() {
 
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
+    // The card's state lives on; its session ended with the connection.
     assert_eq!(
         card.events(),
-        [Event::Apdu(vec![0, 1]), Event::Apdu(vec![0, 2])]
+        [
+            Event::Apdu(vec![0, 1]),
+            Event::PowerOff,
+            Event::Apdu(vec![0, 2]),
+            Event::PowerOff
+        ]
     );
 }
 
@@ -238,7 +354,14 @@ async fn reversed_mode_accepts_vpcd_again_and_again() {
     }
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
-    assert_eq!(card.events().len(), 3);
+    // Each connection is a session: it ends with a power-off (the last one's may come from the
+    // shutdown, or from both the close and the shutdown).
+    let mut events = card.events();
+    events.dedup();
+    let expected: Vec<Event> = (0..3u8)
+        .flat_map(|round| [Event::Apdu(vec![0x80, round]), Event::PowerOff])
+        .collect();
+    assert_eq!(events, expected);
 }
 
 async fn connect_with_retry(addr: SocketAddr) -> TcpStream {

@@ -1,7 +1,10 @@
-//! A writer process killed (SIGKILL) at random points while it saves images in a loop: every
-//! image left behind loads, and holds the old state or the new one.
+//! Saving images: a writer process killed (SIGKILL) at random points while it saves images in a
+//! loop leaves an image that loads and holds the old state or the new one, and temporary files
+//! that the next open removes; temporary files planted or left under any name never stop a
+//! save; a save keeps the image's mode.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -79,4 +82,50 @@ fn killed_writers_leave_a_whole_image() {
     }
     // Both states were caught at some point: the kills landed mid-loop.
     assert!(seen[0] > 0 && seen[1] > 0, "{seen:?}");
+    // Whatever temporary files the kills left, the clean-up at open removes them all, and only
+    // them.
+    std::fs::write(dir.path().join("notes.txt"), b"keep me").unwrap();
+    image::remove_stale_temporaries(&path).unwrap();
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["card.vsc", "notes.txt"]);
+}
+
+/// Before: the temporary name was `.card.vsc.<pid>.<n>.tmp`, so a file of that name left by a
+/// killed process whose pid came back (pid 1 in a container) made every save fail (EEXIST).
+#[test]
+fn temporary_files_under_the_old_fixed_names_do_not_stop_a_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("card.vsc");
+    for n in 0..64 {
+        let stale = dir
+            .path()
+            .join(format!(".card.vsc.{}.{n}.tmp", std::process::id()));
+        std::fs::write(stale, b"left by a killed emulator").unwrap();
+    }
+    for generation in 0..4 {
+        image::save(&path, &state(generation), &master()).unwrap();
+        assert_eq!(self::generation(&path), generation);
+    }
+    let removed = image::remove_stale_temporaries(&path).unwrap();
+    assert_eq!(removed.len(), 64);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+/// Before: a save made the file anew with the default mode, so a 0600 image became 0644.
+#[test]
+fn a_save_keeps_the_mode_and_new_images_are_0600() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("card.vsc");
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+    image::save(&path, &state(0), &master()).unwrap();
+    assert_eq!(mode(&path), 0o600, "a new image");
+    image::save(&path, &state(1), &master()).unwrap();
+    assert_eq!(mode(&path), 0o600, "a saved image");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    image::save(&path, &state(0), &master()).unwrap();
+    assert_eq!(mode(&path), 0o640, "a mode the owner chose");
 }

@@ -220,6 +220,7 @@ async fn serve_on_shared_runtime(addr: SocketAddr, call: Call) {
                     .unwrap();
                 }
             },
+            Message::Unknown(_) => reply.extend_from_slice(&vsc_emulator::NOT_AN_APDU),
             Message::PowerOn | Message::PowerOff | Message::Reset => continue,
         }
         if connection.write_frame(&reply).await.is_err() {

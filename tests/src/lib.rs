@@ -23,12 +23,13 @@ mod vicc;
 pub use binaries::workspace_binary;
 pub use card_side::CardSide;
 pub use error::HarnessError;
-pub use machine::{LOCK_FILE, Machine, Pcscd, ReaderEntry, Readers};
+pub use machine::{LOCK_FILE, Machine, Pcscd, Readers};
 pub use pcsc_client::{atr, transmit, wait_for_card, wait_for_empty_reader};
 pub use process::Process;
 pub use table_card::{CardEvent, CardLog, TableCard};
 pub use tools::{ToolOutput, run_tool};
 pub use vicc::vicc_command;
+pub use vsc_emulator::readers_conf::ReaderEntry;
 
 /// The result of a harness operation.
 pub type Result<T> = std::result::Result<T, HarnessError>;

@@ -3,7 +3,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::marker::PhantomData;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,15 +10,13 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+use vsc_emulator::readers_conf::{self, ReaderEntry};
 
 use crate::process::Process;
 use crate::{HarnessError, Result};
 
 /// The lock file every user of pcscd on this machine takes (`flock`), scripts included.
 pub const LOCK_FILE: &str = "/tmp/vsc-pcscd.lock";
-
-/// Debian's vpcd driver, copied once per custom reader entry.
-const VPCD_DRIVER: &str = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
 
 /// How long pcscd may take to list its readers.
 const READERS_TIMEOUT: Duration = Duration::from_secs(15);
@@ -204,36 +201,19 @@ impl Pcscd<'_> {
 /// The reader entries pcscd starts with.
 #[derive(Debug, Clone, Default)]
 pub struct Readers {
-    /// Empty: the system's configuration (`/etc/reader.conf.d`, Debian's vpcd entry).
-    entries: Vec<ReaderEntry>,
+    source: Source,
 }
 
-/// One vpcd reader entry: two slots, "NAME 00 00" and "NAME 00 01".
-#[derive(Debug, Clone)]
-pub struct ReaderEntry {
-    name: String,
-    device: String,
-    port: u16,
-}
-
-impl ReaderEntry {
-    /// vpcd listens on `port` (slot 1 on `port` + 1) for a card side to connect: vpcd's default.
-    pub fn listening(name: &str, port: u16) -> Self {
-        ReaderEntry {
-            name: name.to_owned(),
-            device: format!("/dev/null:{port}"),
-            port,
-        }
-    }
-
-    /// Reversed: vpcd connects to a card side listening at `addr` (slot 1 at its port + 1).
-    pub fn connecting(name: &str, addr: SocketAddr) -> Self {
-        ReaderEntry {
-            name: name.to_owned(),
-            device: format!("{}:{}", addr.ip(), addr.port()),
-            port: addr.port(),
-        }
-    }
+#[derive(Debug, Clone, Default)]
+enum Source {
+    /// The system's configuration (`/etc/reader.conf.d`, Debian's vpcd entry).
+    #[default]
+    System,
+    /// Entries this harness writes, with `vsc-emulator`'s own code for `readers-conf`.
+    Entries(Vec<ReaderEntry>),
+    /// A configuration folder made by someone else (`vsc-emulator readers-conf`), with the
+    /// reader names it gives.
+    Folder(PathBuf, Vec<String>),
 }
 
 impl Readers {
@@ -246,51 +226,53 @@ impl Readers {
     /// Only these entries, each with its own copy of the vpcd driver (the driver keeps its
     /// state in static variables, so entries must not share one).
     pub fn custom(entries: Vec<ReaderEntry>) -> Self {
-        Readers { entries }
+        Readers {
+            source: Source::Entries(entries),
+        }
+    }
+
+    /// The configuration folder `config`, whose entries give `reader_names`.
+    pub fn folder(config: &Path, reader_names: Vec<String>) -> Self {
+        Readers {
+            source: Source::Folder(config.to_owned(), reader_names),
+        }
     }
 
     /// The names pcscd gives the slots, in order.
     pub fn reader_names(&self) -> Vec<String> {
-        if self.entries.is_empty() {
-            return vec!["Virtual PCD 00 00".into(), "Virtual PCD 00 01".into()];
+        match &self.source {
+            Source::System => vec!["Virtual PCD 00 00".into(), "Virtual PCD 00 01".into()],
+            Source::Entries(entries) => readers_conf::reader_names(entries),
+            Source::Folder(_, names) => names.clone(),
         }
-        self.entries
-            .iter()
-            .flat_map(|entry| {
-                [
-                    format!("{} 00 00", entry.name),
-                    format!("{} 00 01", entry.name),
-                ]
-            })
-            .collect()
     }
 
     /// Writes the configuration folder under `scratch`; `None` for the system's.
     fn write_config(&self, scratch: &Path) -> Result<Option<PathBuf>> {
-        if self.entries.is_empty() {
-            return Ok(None);
-        }
+        let entries = match &self.source {
+            Source::System => return Ok(None),
+            Source::Folder(config, _) => return Ok(Some(config.clone())),
+            Source::Entries(entries) => entries,
+        };
         let config = scratch.join("reader.conf.d");
-        let drivers = scratch.join("drivers");
-        for dir in [&config, &drivers] {
-            std::fs::create_dir_all(dir)
-                .map_err(HarnessError::io(format!("creating {}", dir.display())))?;
-        }
-        for (index, entry) in self.entries.iter().enumerate() {
-            let driver = drivers.join(format!("libifdvpcd-{index}.so"));
-            std::fs::copy(VPCD_DRIVER, &driver)
-                .map_err(HarnessError::io(format!("copying {VPCD_DRIVER}")))?;
-            let text = format!(
-                "FRIENDLYNAME \"{}\"\nDEVICENAME   {}\nLIBPATH      {}\nCHANNELID    {}\n",
-                entry.name,
-                entry.device,
-                driver.display(),
-                entry.port
-            );
-            let file = config.join(format!("vpcd-{index}"));
-            std::fs::write(&file, text)
-                .map_err(HarnessError::io(format!("writing {}", file.display())))?;
-        }
+        readers_conf::write_config(
+            entries,
+            &config,
+            &scratch.join("drivers"),
+            Path::new(readers_conf::VPCD_DRIVER),
+        )
+        .map_err(|error| {
+            let mut detail = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                detail = format!("{detail}: {cause}");
+                source = cause.source();
+            }
+            HarnessError::Failed {
+                what: "writing the reader configuration".into(),
+                detail,
+            }
+        })?;
         Ok(Some(config))
     }
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use vsc_emulator::options::{ServeOptions, init_logging};
+use vsc_emulator::options::{ServeOptions, Verbosity, init_logging};
 use vsc_emulator::{NullCard, serve_slots};
 
 /// Serve null cards (every APDU answered with 9000) in vpcd slots until SIGINT or SIGTERM.
@@ -18,11 +18,14 @@ struct Args {
 
     #[command(flatten)]
     serve: ServeOptions,
+
+    #[command(flatten)]
+    verbosity: Verbosity,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    init_logging(args.serve.trace);
+    init_logging(args.verbosity, args.serve.trace);
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -2,14 +2,21 @@
 //! that keep an APDU round trip near 0.1 ms instead of 48 ms.
 
 use std::io;
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use super::frame::{self, FrameError, HEADER_LEN, Message};
 
 /// The smallest free space offered to a read: a typical frame arrives in one read.
 const READ_CHUNK: usize = 4096;
+
+/// How long a frame may take to arrive once its first byte is here. vpcd sends a frame in two
+/// writes microseconds apart; a peer that trickles a frame in slower than this is dropped, so
+/// that it cannot hold its slot for ever.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a connection to vpcd ended other than by a clean close.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +24,9 @@ pub enum ConnectionError {
     /// vpcd closed the connection in the middle of a frame.
     #[error("connection closed in the middle of a frame ({0} bytes of it received)")]
     ClosedMidFrame(usize),
+    /// A frame began but did not end within [`FRAME_TIMEOUT`].
+    #[error("a frame did not arrive whole within {limit} s ({0} bytes of it received)", limit = FRAME_TIMEOUT.as_secs())]
+    Stalled(usize),
     /// A reply that does not fit a frame.
     #[error(transparent)]
     Frame(#[from] FrameError),
@@ -32,6 +42,8 @@ pub struct Connection {
     /// Received bytes; the front `consumed` bytes belong to the message last handed out.
     buffer: Vec<u8>,
     consumed: usize,
+    /// When the first bytes of the frame being received arrived.
+    frame_started: Option<Instant>,
     write_buffer: Vec<u8>,
 }
 
@@ -49,6 +61,7 @@ impl Connection {
             stream,
             buffer: Vec::with_capacity(READ_CHUNK),
             consumed: 0,
+            frame_started: None,
             write_buffer: Vec::with_capacity(READ_CHUNK),
         })
     }
@@ -56,23 +69,30 @@ impl Connection {
     /// The next message from vpcd, or `None` when vpcd closed the connection cleanly (between
     /// frames).
     ///
-    /// A frame that is no message (empty, or an unknown control byte) is logged and skipped:
-    /// the connection survives it. Cancel safe: bytes already read stay buffered.
+    /// Every frame is a message, those vpcd never sends included ([`Message::Unknown`]). Cancel
+    /// safe: bytes already read stay buffered, and a frame's time limit keeps running.
     pub async fn read_message(&mut self) -> Result<Option<Message<'_>>, ConnectionError> {
-        let frame_len = loop {
-            self.discard_consumed();
-            let Some(frame_len) = self.read_frame().await? else {
-                return Ok(None);
-            };
-            self.consumed = frame_len;
-            match Message::from_body(&self.buffer[HEADER_LEN..frame_len]) {
-                Ok(_) => break frame_len,
-                Err(error) => tracing::warn!(%error, "skipping a frame from vpcd"),
-            }
+        self.discard_consumed();
+        let Some(frame_len) = self.read_frame().await? else {
+            return Ok(None);
         };
+        self.consumed = frame_len;
         Ok(Some(Message::from_body(
             &self.buffer[HEADER_LEN..frame_len],
-        )?))
+        )))
+    }
+
+    /// Waits until a whole frame, the end of the connection or an error is there, without
+    /// taking anything: the next [`Connection::read_message`] returns at once. Cancel safe.
+    pub async fn ready(&mut self) -> Result<(), ConnectionError> {
+        self.discard_consumed();
+        self.read_frame().await.map(drop)
+    }
+
+    /// Whether part of a frame, not yet all of it, has arrived: the peer is sending.
+    pub fn is_receiving(&self) -> bool {
+        let rest = &self.buffer[self.consumed..];
+        !rest.is_empty() && frame::frame_len(rest).is_none()
     }
 
     /// Sends one frame carrying `body` (an ATR or a response APDU), length and body in a single
@@ -90,14 +110,27 @@ impl Connection {
     }
 
     /// Reads until a whole frame is buffered; its length, or `None` on a clean close.
+    ///
+    /// The buffer holds at most one partial frame and a read's worth more, so a peer that
+    /// floods the connection is held back by TCP, not buffered here.
     async fn read_frame(&mut self) -> Result<Option<usize>, ConnectionError> {
         loop {
             if let Some(frame_len) = frame::frame_len(&self.buffer) {
+                self.frame_started = None;
                 return Ok(Some(frame_len));
             }
             let missing = frame::announced_len(&self.buffer) - self.buffer.len();
             self.buffer.reserve(missing.max(READ_CHUNK));
-            let read = self.stream.read_buf(&mut self.buffer).await?;
+            let read = if self.buffer.is_empty() {
+                self.stream.read_buf(&mut self.buffer).await?
+            } else {
+                let started = *self.frame_started.get_or_insert_with(Instant::now);
+                let reading = self.stream.read_buf(&mut self.buffer);
+                match tokio::time::timeout_at(started + FRAME_TIMEOUT, reading).await {
+                    Ok(read) => read?,
+                    Err(_) => return Err(ConnectionError::Stalled(self.buffer.len())),
+                }
+            };
             set_quickack(&self.stream)?;
             if read == 0 {
                 return match self.buffer.len() {
@@ -185,12 +218,43 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn skips_empty_frames_and_unknown_control_bytes() {
+    async fn empty_frames_and_unknown_control_bytes_are_messages_too() {
         let (mut connection, mut vpcd) = pair().await;
         vpcd.write_all(&[0, 0, 0, 1, 0x03, 0, 1, 0xFF, 0, 1, 4])
             .await
             .unwrap();
-        assert_eq!(next(&mut connection).await, Some(vec![4]));
+        for body in [&[][..], &[3], &[0xFF], &[4]] {
+            assert_eq!(next(&mut connection).await, Some(body.to_vec()));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frame_that_does_not_end_is_dropped() {
+        let (mut connection, mut vpcd) = pair().await;
+        vpcd.write_all(&[0, 5, 0x00, 0xA4]).await.unwrap();
+        let outcome = tokio::time::timeout(FRAME_TIMEOUT * 2, connection.read_message()).await;
+        assert!(
+            matches!(outcome, Ok(Err(ConnectionError::Stalled(4)))),
+            "{outcome:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_slow_frame_within_the_limit_arrives() {
+        let (mut connection, mut vpcd) = pair().await;
+        let writer = tokio::spawn(async move {
+            for byte in [0u8, 4, 0x00, 0xA4, 0x00, 0x00] {
+                vpcd.write_all(&[byte]).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+            vpcd
+        });
+        assert_eq!(
+            next(&mut connection).await,
+            Some(vec![0x00, 0xA4, 0x00, 0x00])
+        );
+        assert!(!connection.is_receiving());
+        drop(writer.await.unwrap());
     }
 
     #[tokio::test]

@@ -2,7 +2,9 @@
 //!
 //! vpcd sends the card side 1-byte control bodies (`00` power off, `01` power on, `02` reset,
 //! `04` get ATR) and command APDUs (any longer body); the card side answers `04` with the ATR
-//! and every APDU with the response APDU, in the same framing.
+//! and every APDU with the response APDU, in the same framing. An application's own 1-byte
+//! command reaches the card side as a 1-byte body too: see `docs/emulator.md` for how the slot
+//! tells the two apart.
 
 use std::fmt;
 
@@ -34,12 +36,6 @@ pub enum FrameError {
     /// A body longer than the 2-byte length can announce.
     #[error("a body of {0} bytes does not fit a frame")]
     TooLong(usize),
-    /// A frame without a body: neither a control message nor an APDU.
-    #[error("empty frame")]
-    Empty,
-    /// A 1-byte body that is none of the control messages vpcd defines.
-    #[error("unknown control byte {0:02X}")]
-    UnknownControl(u8),
 }
 
 /// What vpcd says to the card side, in one frame.
@@ -55,24 +51,27 @@ pub enum Message<'a> {
     GetAtr,
     /// A command APDU (2 bytes or more), answered with the response APDU.
     Apdu(&'a [u8]),
+    /// A body that is neither: empty, or one byte that is no control message (an application's
+    /// malformed 1-byte command, which vpcd passes on as it is). Answered with an error status
+    /// word, so that the application is not left waiting.
+    Unknown(&'a [u8]),
 }
 
 impl<'a> Message<'a> {
     /// Parses one whole frame (length prefix and body, nothing after it).
     pub fn decode(frame: &'a [u8]) -> Result<Self, FrameError> {
-        Message::from_body(decode(frame)?)
+        Ok(Message::from_body(decode(frame)?))
     }
 
-    /// Interprets a frame's body.
-    pub fn from_body(body: &'a [u8]) -> Result<Self, FrameError> {
+    /// Interprets a frame's body: every body is some message.
+    pub fn from_body(body: &'a [u8]) -> Self {
         match body {
-            [] => Err(FrameError::Empty),
-            [POWER_OFF] => Ok(Message::PowerOff),
-            [POWER_ON] => Ok(Message::PowerOn),
-            [RESET] => Ok(Message::Reset),
-            [GET_ATR] => Ok(Message::GetAtr),
-            [other] => Err(FrameError::UnknownControl(*other)),
-            apdu => Ok(Message::Apdu(apdu)),
+            [POWER_OFF] => Message::PowerOff,
+            [POWER_ON] => Message::PowerOn,
+            [RESET] => Message::Reset,
+            [GET_ATR] => Message::GetAtr,
+            [] | [_] => Message::Unknown(body),
+            apdu => Message::Apdu(apdu),
         }
     }
 
@@ -83,7 +82,7 @@ impl<'a> Message<'a> {
             Message::PowerOn => &[POWER_ON],
             Message::Reset => &[RESET],
             Message::GetAtr => &[GET_ATR],
-            Message::Apdu(apdu) => apdu,
+            Message::Apdu(body) | Message::Unknown(body) => body,
         }
     }
 
@@ -102,6 +101,7 @@ impl fmt::Debug for Message<'_> {
             Message::Reset => f.write_str("Reset"),
             Message::GetAtr => f.write_str("GetAtr"),
             Message::Apdu(apdu) => write!(f, "Apdu({} bytes)", apdu.len()),
+            Message::Unknown(body) => write!(f, "Unknown({} bytes)", body.len()),
         }
     }
 }
@@ -155,6 +155,8 @@ mod tests {
             Just(vec![POWER_ON]),
             Just(vec![RESET]),
             Just(vec![GET_ATR]),
+            Just(vec![]),
+            any::<u8>().prop_map(|byte| vec![byte]),
             proptest::collection::vec(any::<u8>(), 2..600),
         ]
     }
@@ -172,12 +174,17 @@ mod tests {
     }
 
     #[test]
-    fn malformed_frames() {
-        assert_eq!(Message::decode(&[0, 0]), Err(FrameError::Empty));
+    fn bodies_vpcd_never_sends() {
+        assert_eq!(Message::decode(&[0, 0]), Ok(Message::Unknown(&[])));
+        assert_eq!(Message::decode(&[0, 1, 3]), Ok(Message::Unknown(&[3])));
         assert_eq!(
-            Message::decode(&[0, 1, 3]),
-            Err(FrameError::UnknownControl(3))
+            Message::decode(&[0, 1, 0xFF]),
+            Ok(Message::Unknown(&[0xFF]))
         );
+    }
+
+    #[test]
+    fn malformed_frames() {
         assert_eq!(
             decode(&[0]),
             Err(FrameError::Truncated {
@@ -225,7 +232,7 @@ mod tests {
 
         #[test]
         fn messages_round_trip(body in message()) {
-            let message = Message::from_body(&body).unwrap();
+            let message = Message::from_body(&body);
             let mut frame = Vec::new();
             message.encode(&mut frame).unwrap();
             prop_assert_eq!(Message::decode(&frame).unwrap(), message);

@@ -6,7 +6,10 @@
 mod atomic;
 mod format;
 
-pub use atomic::write_atomic;
+pub use atomic::{
+    FileLock, LockError, NEW_FILE_MODE, is_temporary_of, remove_stale_temporaries, write_atomic,
+    write_atomic_new,
+};
 pub use format::{ClearView, FORMAT_VERSION, MAGIC, decode, encode, encode_with_rng, read_clear};
 
 use std::path::{Path, PathBuf};
