@@ -43,7 +43,7 @@ fn keys_init_writes_a_private_file_and_refuses_to_overwrite() {
 }
 
 #[test]
-fn prepare_reports_bad_records_and_exits_2() {
+fn prepare_reports_bad_records_and_exits_3() {
     let dir = tempfile::tempdir().unwrap();
     assert!(
         run(&["keys", "init", "--out", "issuer.key"], dir.path())
@@ -70,11 +70,11 @@ fn prepare_reports_bad_records_and_exits_2() {
     ];
 
     let no_mailer = run(&base, dir.path());
-    assert_eq!(no_mailer.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&no_mailer.stderr).contains("--pins-to"));
+    assert_eq!(no_mailer.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&no_mailer.stderr).contains("--recipient"));
 
     let output = run(&[&base[..], &["--no-pin-mailer"]].concat(), dir.path());
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("line 4") && stderr.contains("pin"),

@@ -14,14 +14,18 @@ use vsc_core::card::{CardState, LifeCycle};
 use vsc_core::crypto::MasterKey;
 use vsc_core::image;
 use vsc_core::issuer::IssuerKeyFile;
+use vsc_core::transcript::PreparationKey;
 use vsc_core::transcript::Transcript;
 use vsc_personalizer::compile::Mode;
 use vsc_personalizer::prepare::{self, Options};
 use vsc_personalizer::profile::Profile;
 use vsc_personalizer::records;
-use vsc_personalizer::replay::{self, PcscLink, ReplayError};
+use vsc_personalizer::replay::{self, PcscLink, ReplayError, Trust};
 use vsc_personalizer::station;
-use vsc_personalizer::store::{CardStatus, SqliteStore, Store, StoredTranscript, Uid};
+use vsc_personalizer::store::{
+    self, Access, AuditFilter, AuditResult, CardStatus, OpenOptions, Store, StoreLocation,
+    StoredTranscript, Uid,
+};
 use vsc_tests::{
     Machine, Pcscd, Process, Readers, wait_for_card, wait_for_empty_reader, workspace_binary,
 };
@@ -40,6 +44,8 @@ struct Batch {
     key_file: PathBuf,
     master: MasterKey,
     store: PathBuf,
+    /// The issuer's verification key file (`keys public-key`).
+    trusted_key: PathBuf,
     uids: Vec<Uid>,
 }
 
@@ -65,7 +71,7 @@ impl Batch {
         let store = folder.join("vsc.db");
         let profile = Profile::load(&demo("demo.toml")).unwrap();
         let mut source = records::open(records.to_str().unwrap()).unwrap();
-        let mut sqlite = SqliteStore::open(&store).unwrap();
+        let mut sqlite = open_store(&store, Access::CreateOrMigrate);
         let options = Options {
             mode,
             ..Options::default()
@@ -74,18 +80,25 @@ impl Batch {
             &profile,
             source.as_mut(),
             &master,
-            &mut sqlite,
+            sqlite.as_mut(),
             None,
             &options,
             &mut |_| {},
         )
         .unwrap();
         assert_eq!(summary.prepared, count as u64);
+        let trusted_key = folder.join("preparation.pub");
+        std::fs::write(
+            &trusted_key,
+            PreparationKey::derive(&master).verify_key().encode(),
+        )
+        .unwrap();
         Batch {
             folder,
             key_file,
             master,
             store,
+            trusted_key,
             uids,
         }
     }
@@ -117,11 +130,7 @@ impl Batch {
 
     /// The card as preparation made it.
     fn prepared(&self, uid: Uid) -> CardState {
-        let stored = SqliteStore::open(&self.store)
-            .unwrap()
-            .card(uid)
-            .unwrap()
-            .unwrap();
+        let stored = self.store().card(uid).unwrap().unwrap();
         image::decode(&stored.card.image, &self.master).unwrap()
     }
 
@@ -129,8 +138,25 @@ impl Batch {
         image::load(path, &self.master).unwrap()
     }
 
-    fn store(&self) -> SqliteStore {
-        SqliteStore::open(&self.store).unwrap()
+    fn store(&self) -> Box<dyn Store> {
+        open_store(&self.store, Access::Existing)
+    }
+
+    /// The trust of a station that was given the verification key.
+    fn trust(&self) -> Trust {
+        Trust::new(vec![PreparationKey::derive(&self.master).verify_key()])
+    }
+
+    /// A station configuration for `readers`, `--once`.
+    fn station_config(&self, readers: Vec<CString>) -> station::Config {
+        let mut config = station::Config::new(
+            StoreLocation::Sqlite(self.store.clone()),
+            "test",
+            readers,
+            self.trust(),
+        );
+        config.once = true;
+        config
     }
 
     /// `vsc-emulator serve` of `cards` from slot 0.
@@ -143,6 +169,15 @@ impl Batch {
             .arg(&self.key_file);
         Process::spawn("vsc-emulator", &command, machine.scratch()).unwrap()
     }
+}
+
+fn open_store(path: &Path, access: Access) -> Box<dyn Store> {
+    store::open(
+        &StoreLocation::Sqlite(path.to_path_buf()),
+        &OpenOptions::new(access),
+    )
+    .unwrap()
+    .store
 }
 
 fn personalizer() -> Command {
@@ -177,6 +212,8 @@ fn the_station_personalizes_blank_cards_in_two_readers() {
             "--store",
         ])
         .arg(&batch.store)
+        .arg("--trusted-key")
+        .arg(&batch.trusted_key)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -195,12 +232,12 @@ fn the_station_personalizes_blank_cards_in_two_readers() {
     assert_eq!(batch.load(&card_a), batch.prepared(a));
     assert_eq!(batch.load(&card_b), batch.prepared(b));
     let mut store = batch.store();
-    let audit = store.audit_log().unwrap();
+    let audit = store.audit(&AuditFilter::default()).unwrap();
     assert_eq!(audit.len(), 2, "{audit:?}");
     assert!(
         audit
             .iter()
-            .all(|r| r.result == "personalized" && r.station == "test-station")
+            .all(|r| r.result == AuditResult::Personalized && r.station == "test-station")
     );
     let mut audited: Vec<Uid> = audit.iter().map(|r| r.uid).collect();
     audited.sort();
@@ -209,7 +246,7 @@ fn the_station_personalizes_blank_cards_in_two_readers() {
     assert!(
         audit
             .iter()
-            .any(|r| r.uid == a && r.transcript_digest == digest)
+            .any(|r| r.uid == a && r.transcript_digest.as_ref() == Some(&digest))
     );
     assert_eq!(
         store.card(a).unwrap().unwrap().status,
@@ -236,16 +273,20 @@ fn card_a_transcript_fails_on_card_b_at_the_first_channel_command() {
     // The replay command checks the UID first and sends nothing.
     let transcript_a = batch.folder.join("a.vsct");
     let export = personalizer()
-        .args(["export", "--uid", &a.to_string(), "--store"])
+        .args(["export", "transcript", "--uid", &a.to_string(), "--store"])
         .arg(&batch.store)
-        .arg("--transcript")
+        .arg("--out")
         .arg(&transcript_a)
+        .arg("--trusted-key")
+        .arg(&batch.trusted_key)
         .output()
         .unwrap();
-    assert!(export.status.success());
+    assert!(export.status.success(), "{export:?}");
     let replay_cli = personalizer()
         .args(["replay", "--reader", pcscd.reader(0)])
         .arg(&transcript_a)
+        .arg("--trusted-key")
+        .arg(&batch.trusted_key)
         .output()
         .unwrap();
     assert_eq!(replay_cli.status.code(), Some(1));
@@ -263,8 +304,8 @@ fn card_a_transcript_fails_on_card_b_at_the_first_channel_command() {
     let mut link = PcscLink::begin(&mut card).unwrap();
     match replay::replay(&mut link, &transcript, |_| {}) {
         Err(ReplayError::Mismatch {
-            step: 1, received, ..
-        }) => assert_eq!(received, [0x69, 0x88]),
+            step: 1, exchange, ..
+        }) => assert_eq!(exchange.response(), [0x69, 0x88]),
         other => panic!("{other:?}"),
     }
     drop(link);
@@ -283,13 +324,7 @@ fn a_card_pulled_mid_replay_is_personalized_by_the_retry() {
     let emulator = Mutex::new(batch.serve(&machine, &[&card]));
     drop(wait_for_card(pcscd.reader(0), CARD_TIMEOUT).unwrap());
 
-    let config = station::Config {
-        store: batch.store.clone(),
-        station: "test".into(),
-        readers: vec![CString::new(pcscd.reader(0)).unwrap()],
-        once: true,
-        master: None,
-    };
+    let config = batch.station_config(vec![CString::new(pcscd.reader(0)).unwrap()]);
     let shutdown = AtomicBool::new(false);
     let mut station = station::Station::open(config).unwrap();
     // Pull the card (kill its emulator) when half the steps are sent.
@@ -333,14 +368,14 @@ fn a_card_pulled_mid_replay_is_personalized_by_the_retry() {
     assert_eq!((summary.personalized, summary.failed), (1, 0));
     emulator.stop().unwrap();
     assert_eq!(batch.load(&card), batch.prepared(uid));
-    let results: Vec<String> = batch
+    let results: Vec<AuditResult> = batch
         .store()
-        .audit_log()
+        .audit(&AuditFilter::default())
         .unwrap()
         .into_iter()
         .map(|r| r.result)
         .collect();
-    assert_eq!(results, ["failed", "personalized"]);
+    assert_eq!(results, [AuditResult::Failed, AuditResult::Personalized]);
 }
 
 #[test]
@@ -368,15 +403,18 @@ fn a_plain_transcript_replays_onto_a_card_without_the_channel() {
         let mut command = personalizer();
         command
             .args(["station", "--once", "--store"])
-            .arg(&batch.store);
+            .arg(&batch.store)
+            .arg("--trusted-key")
+            .arg(&batch.trusted_key);
         if key {
             command.arg("--key-file").arg(&batch.key_file);
         }
         command.output().unwrap()
     };
     let without = station(false);
-    assert_eq!(without.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&without.stdout).contains("needs --key-file"));
+    assert_eq!(without.status.code(), Some(3));
+    let stdout = String::from_utf8_lossy(&without.stdout);
+    assert!(stdout.contains("give --key-file"), "{stdout}");
     let with = station(true);
     let stdout = String::from_utf8_lossy(&with.stdout);
     assert!(with.status.success(), "{stdout}");

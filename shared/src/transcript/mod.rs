@@ -25,7 +25,7 @@ use std::fmt;
 pub use error::{Inconsistency, TranscriptError, ValueError, WriteError};
 pub use expectation::Expectation;
 pub use header::{Atr, Channel, Extension, Header, Kind, ProfileId, ProfileRef, Uid};
-pub use scriptor::{ScriptorError, from_scriptor, to_scriptor};
+pub use scriptor::{ScriptorError, ScriptorHeader, from_scriptor, scriptor_header, to_scriptor};
 pub use signature::{
     Document, KeyFileError, KeyId, PREPARATION_KEY_LABEL, PreparationKey, SIGNED_PREFIX, Signature,
     SignatureError, VerifyKey,
