@@ -65,9 +65,9 @@ pub fn uid(text: &str) -> Result<Uid, String> {
     Uid::parse(text).map_err(|e| e.to_string())
 }
 
-/// Loads an issuer key file, naming it in the error.
+/// Loads an issuer key file (its errors name the file).
 pub fn load_key(path: &Path) -> anyhow::Result<IssuerKeyFile> {
-    IssuerKeyFile::load(path).with_context(|| format!("the issuer key file {}", path.display()))
+    Ok(IssuerKeyFile::load(path)?)
 }
 
 /// `--trusted-key`, `--allow-unsigned`: which transcripts may be replayed or exported.

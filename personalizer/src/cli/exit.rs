@@ -69,6 +69,11 @@ pub fn one_line(error: &anyhow::Error) -> String {
         if text.is_empty() || line.contains(text) {
             continue;
         }
+        // A cause that repeats the whole message so far, and says more, replaces it.
+        if !line.is_empty() && text.contains(line.as_str()) {
+            line = text.to_string();
+            continue;
+        }
         if !line.is_empty() {
             line.push_str(": ");
         }
