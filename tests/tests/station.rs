@@ -105,11 +105,17 @@ impl Batch {
 
     /// A pre-initialized VSC for `uid`, made by `vsc-personalizer blank`.
     fn blank(&self, uid: Uid, plain: bool) -> PathBuf {
+        self.blank_of(&demo("demo.toml"), uid, plain)
+    }
+
+    /// A pre-initialized VSC for `uid` made from `profile`.
+    fn blank_of(&self, profile: &Path, uid: Uid, plain: bool) -> PathBuf {
         let out = self.folder.join(format!("blank-{uid}.vsc"));
+        let _ = std::fs::remove_file(&out);
         let mut command = personalizer();
         command
             .args(["blank", "--profile"])
-            .arg(demo("demo.toml"))
+            .arg(profile)
             .args(["--uid", &uid.to_string()]);
         command
             .arg("--key-file")
@@ -421,4 +427,263 @@ fn a_plain_transcript_replays_onto_a_card_without_the_channel() {
     emulator.stop().unwrap();
     assert_eq!(batch.load(&card), batch.prepared(uid));
     assert_eq!(batch.load(&card).life_cycle, LifeCycle::Operational);
+}
+
+/// Runs `vsc-personalizer ARGS` (the store and trusted key of `batch` appended).
+fn station_cli(batch: &Batch, args: &[&str]) -> std::process::Output {
+    personalizer()
+        .args(args)
+        .arg("--store")
+        .arg(&batch.store)
+        .arg("--trusted-key")
+        .arg(&batch.trusted_key)
+        .output()
+        .unwrap()
+}
+
+/// Issue 9, item 2: a card finished by an attempt the store never heard of (here: replayed by
+/// hand, under this station's own claim) is recognized by its read-back and confirmed, not
+/// failed forever on "already operational".
+#[test]
+fn an_operational_card_that_reads_back_as_its_image_is_confirmed() {
+    let machine = Machine::lock().unwrap();
+    let pcscd = machine.start_pcscd(&Readers::system()).unwrap();
+    let batch = Batch::prepare(machine.scratch(), "confirmed", 2, Mode::Channel);
+    let uid = batch.uids[0];
+    let card = batch.blank(uid, false);
+    let mut emulator = batch.serve(&machine, &[&card]);
+    drop(wait_for_card(pcscd.reader(0), CARD_TIMEOUT).unwrap());
+    // This station claimed the card, then "died" right after the last step.
+    let claimant = vsc_personalizer::store::Claimant {
+        station: "bench-1".into(),
+        host: "h".into(),
+        reader: pcscd.reader(0).into(),
+    };
+    batch
+        .store()
+        .claim(uid, &claimant, Duration::from_secs(600))
+        .unwrap()
+        .unwrap();
+    let replayed = station_cli(
+        &batch,
+        &["replay", "--uid", &uid.to_string(), "--reader", "0"],
+    );
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+
+    // Another station: the lease holds, the card is refused.
+    let other = station_cli(&batch, &["station", "--once", "--station-id", "bench-2"]);
+    assert_eq!(other.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&other.stdout).contains("being personalized by bench-1"));
+    // The station itself: its own claim, an operational card equal to its image.
+    let own = station_cli(
+        &batch,
+        &["station", "--once", "--station-id", "bench-1", "--json"],
+    );
+    assert!(
+        own.status.success(),
+        "{}",
+        String::from_utf8_lossy(&own.stdout)
+    );
+    let done: Vec<serde_json::Value> = String::from_utf8_lossy(&own.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["event"] == "done")
+        .collect();
+    assert_eq!(done[0]["result"], "confirmed", "{done:?}");
+    emulator.stop().unwrap();
+    assert_eq!(
+        batch.store().card(uid).unwrap().unwrap().status,
+        CardStatus::Personalized
+    );
+    let results: Vec<AuditResult> = batch
+        .store()
+        .audit(&AuditFilter::default())
+        .unwrap()
+        .iter()
+        .map(|r| r.result)
+        .collect();
+    assert_eq!(results, [AuditResult::Refused, AuditResult::Confirmed]);
+}
+
+/// Issue 9, item 3: a `--plain` card failing at its PIN step shows the PIN nowhere: not in the
+/// station's output, not in the store's failure column.
+#[test]
+fn a_plain_card_failing_at_its_pin_step_shows_no_pin() {
+    let machine = Machine::lock().unwrap();
+    let pcscd = machine.start_pcscd(&Readers::system()).unwrap();
+    let batch = Batch::prepare(machine.scratch(), "plain-pin", 1, Mode::Plain);
+    let uid = batch.uids[0];
+    // A card maker's mistake: the card's PIN takes 7 characters at most, the transcript sends 8.
+    let profile = batch.folder.join("short-pin.toml");
+    let text = std::fs::read_to_string(demo("demo.toml")).unwrap();
+    std::fs::write(
+        &profile,
+        text.replacen("max_length = 8\ntries = 3", "max_length = 7\ntries = 3", 1),
+    )
+    .unwrap();
+    let card = batch.blank_of(&profile, uid, true);
+    let mut emulator = batch.serve(&machine, &[&card]);
+    drop(wait_for_card(pcscd.reader(0), CARD_TIMEOUT).unwrap());
+    let output = personalizer()
+        .args(["station", "--once", "--store"])
+        .arg(&batch.store)
+        .arg("--key-file")
+        .arg(&batch.key_file)
+        .output()
+        .unwrap();
+    emulator.stop().unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let records = std::fs::read_to_string(demo("demo-records.csv")).unwrap();
+    let pin = records.lines().nth(1).unwrap().rsplit(',').next().unwrap();
+    let pin_hex = hex::encode_upper(pin.as_bytes());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("set the user PIN"), "{stdout}");
+    assert!(stdout.contains("data bytes masked"), "{stdout}");
+    let CardStatus::Failed { reason, .. } = batch.store().card(uid).unwrap().unwrap().status else {
+        panic!("failed")
+    };
+    let audit = batch.store().audit(&AuditFilter::default()).unwrap();
+    for shown in [
+        stdout.as_ref(),
+        reason.as_str(),
+        audit[0].reason.as_deref().unwrap(),
+    ] {
+        assert!(!shown.contains(&pin_hex), "the PIN {pin} in {shown}");
+    }
+}
+
+/// Issue 9, items 4 and 5: a scriptor script names its card, and the replay checks it; an error
+/// status word fails the replay unless --unchecked.
+#[test]
+fn scriptor_replays_check_the_card_and_the_status_words() {
+    let machine = Machine::lock().unwrap();
+    let pcscd = machine.start_pcscd(&Readers::system()).unwrap();
+    let batch = Batch::prepare(machine.scratch(), "scriptor", 2, Mode::Plain);
+    let (a, b) = (batch.uids[0], batch.uids[1]);
+    let card_b = batch.blank(b, true);
+    let before = batch.load(&card_b);
+    let mut emulator = batch.serve(&machine, &[&card_b]);
+    drop(wait_for_card(pcscd.reader(0), CARD_TIMEOUT).unwrap());
+    let script = batch.folder.join("a.scr");
+    let export = personalizer()
+        .args([
+            "export",
+            "scriptor",
+            "--uid",
+            &a.to_string(),
+            "--clear",
+            "--store",
+        ])
+        .arg(&batch.store)
+        .arg("--key-file")
+        .arg(&batch.key_file)
+        .arg("--out")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let replay = personalizer()
+        .args(["replay", "--reader", "0"])
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert_eq!(replay.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&replay.stderr);
+    assert!(
+        stderr.contains(&format!("the card's UID is {b}, the transcript is for {a}")),
+        "{stderr}"
+    );
+
+    let missing = batch.folder.join("missing.scr");
+    std::fs::write(
+        &missing,
+        "# select a file that is not there\n00 A4 02 0C 02 6F 6F\n",
+    )
+    .unwrap();
+    let checked = personalizer()
+        .args(["replay", "--reader", "0"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(checked.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&checked.stderr);
+    assert!(stderr.contains("6A82 (file not found)"), "{stderr}");
+    let unchecked = personalizer()
+        .args(["replay", "--unchecked", "--reader", "0"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert!(
+        unchecked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unchecked.stderr)
+    );
+    emulator.stop().unwrap();
+    assert_eq!(batch.load(&card_b), before, "nothing of A's data on B");
+}
+
+/// Issue 10: a store locked past the timeout is said ("waiting for the lock on …"), the card is
+/// not attempted, and no audit line is written (least of all one for UID 0000000000000000).
+#[test]
+fn a_locked_store_leaves_the_card_untouched_and_writes_no_audit_line() {
+    let machine = Machine::lock().unwrap();
+    let pcscd = machine.start_pcscd(&Readers::system()).unwrap();
+    let batch = Batch::prepare(machine.scratch(), "locked", 1, Mode::Channel);
+    let uid = batch.uids[0];
+    let card = batch.blank(uid, false);
+    let mut emulator = batch.serve(&machine, &[&card]);
+    drop(wait_for_card(pcscd.reader(0), CARD_TIMEOUT).unwrap());
+    let holder = rusqlite::Connection::open(&batch.store).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let output = station_cli(&batch, &["station", "--once", "--lock-timeout", "1"]);
+    holder.execute_batch("ROLLBACK").unwrap();
+    emulator.stop().unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("waiting for the lock on"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("is locked by another process"), "{stdout}");
+    assert!(
+        batch
+            .store()
+            .audit(&AuditFilter::default())
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        batch.store().card(uid).unwrap().unwrap().status,
+        CardStatus::Prepared
+    );
+    assert_eq!(batch.load(&card).life_cycle, LifeCycle::Initialisation);
+}
+
+/// Issue 10: a reader task that panics fails the station (it does not report "0 failed").
+#[test]
+fn a_panicked_reader_task_fails_the_station() {
+    let machine = Machine::lock().unwrap();
+    let pcscd = machine.start_pcscd(&Readers::system()).unwrap();
+    let batch = Batch::prepare(machine.scratch(), "panic", 1, Mode::Channel);
+    let card = batch.blank(batch.uids[0], false);
+    let mut emulator = batch.serve(&machine, &[&card]);
+    drop(wait_for_card(pcscd.reader(0), CARD_TIMEOUT).unwrap());
+    let config = batch.station_config(vec![CString::new(pcscd.reader(0)).unwrap()]);
+    let mut station = station::Station::open(config).unwrap();
+    let result = station.run(&AtomicBool::new(false), &|event| {
+        if let station::Event::Inserted { .. } = event {
+            panic!("a bug in a reader task");
+        }
+    });
+    emulator.stop().unwrap();
+    assert!(
+        matches!(result, Err(station::StationError::Panicked { .. })),
+        "{result:?}"
+    );
 }
