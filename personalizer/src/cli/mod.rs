@@ -69,13 +69,9 @@ enum Command {
     #[command(subcommand, after_help = EXIT_STATUS)]
     Records(records::RecordsCommand),
 
-    /// Prepare cards: records and a profile in; per card its signed transcripts and
-    /// personalized VSC image into the store, and its PIN and PUK into the PIN mailer.
     #[command(after_help = EXIT_STATUS)]
     Prepare(prepare::PrepareArgs),
 
-    /// Write out what the store holds for one card: its image, a transcript, or a scriptor
-    /// script.
     #[command(after_help = EXIT_STATUS)]
     Export(export::ExportArgs),
 
@@ -84,12 +80,9 @@ enum Command {
     #[command(after_help = EXIT_STATUS)]
     Blank(blank::BlankArgs),
 
-    /// Replay a transcript (or a pcsc-tools scriptor script) onto the card in a reader.
     #[command(after_help = EXIT_STATUS)]
     Replay(replay::ReplayArgs),
 
-    /// The personalization station: personalize every card inserted into the readers, one
-    /// task per reader, concurrently.
     #[command(after_help = EXIT_STATUS)]
     Station(station::StationArgs),
 
