@@ -686,3 +686,48 @@ fn completions_and_man_pages_come_from_the_definitions() {
         assert!(text.contains(".TH"), "{page}");
     }
 }
+
+#[test]
+fn quiet_and_verbose_set_what_goes_to_standard_error() {
+    let dir = tempfile::tempdir().unwrap();
+    records(dir.path(), 1);
+    assert!(
+        run(&["keys", "init", "--out", "issuer.key"], dir.path())
+            .status
+            .success()
+    );
+    let profile = profiles("demo.toml");
+    let prepare = |extra: &[&str], store: &str| {
+        let mut args = vec![
+            "prepare",
+            "--profile",
+            &profile,
+            "--records",
+            "records.csv",
+            "--key-file",
+            "issuer.key",
+            "--no-pin-mailer",
+            "--plain",
+            "--store",
+            store,
+        ];
+        args.extend_from_slice(extra);
+        run(&args, dir.path())
+    };
+    let normal = prepare(&[], "a.db");
+    assert!(
+        stderr(&normal).contains("warning: --plain"),
+        "{}",
+        stderr(&normal)
+    );
+    let quiet = prepare(&["-q"], "b.db");
+    assert!(quiet.status.success());
+    assert_eq!(stderr(&quiet), "", "quiet");
+    assert!(stdout(&quiet).contains("prepared 1 cards"));
+    let verbose = prepare(&["-vv"], "c.db");
+    assert!(
+        stderr(&verbose).contains("batch stored"),
+        "{}",
+        stderr(&verbose)
+    );
+}

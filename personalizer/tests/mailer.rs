@@ -154,6 +154,18 @@ fn two_runs_started_in_the_same_second_keep_their_files() {
         assert_eq!(seen.get(uid), Some(&1), "card {uid}: {seen:?}");
     }
     assert_eq!(seen.len(), 60);
+    // The folder and its files are private.
+    use std::os::unix::fs::PermissionsExt;
+    let folder = dir.path().join("pin-mailer");
+    assert_eq!(
+        std::fs::metadata(&folder).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    for file in std::fs::read_dir(&folder).unwrap() {
+        let file = file.unwrap();
+        let mode = file.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{:?}", file.file_name());
+    }
 }
 
 #[test]
