@@ -626,6 +626,20 @@ fn scriptor_replays_check_the_card_and_the_status_words() {
         "{}",
         String::from_utf8_lossy(&unchecked.stderr)
     );
+    // --json: JSON Lines, the response masked and decoded, a `done` line last.
+    let json = personalizer()
+        .args(["replay", "--unchecked", "--json", "--reader", "0"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert!(json.status.success());
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&json.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let response = events.iter().find(|e| e["event"] == "response").unwrap();
+    assert_eq!(response["response"], "6A82 (file not found)");
+    assert_eq!(events.last().unwrap()["event"], "done");
     emulator.stop().unwrap();
     assert_eq!(batch.load(&card_b), before, "nothing of A's data on B");
 }
