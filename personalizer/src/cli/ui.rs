@@ -140,17 +140,15 @@ impl Progress {
             && state.last.elapsed() >= PLAIN_EVERY
         {
             state.last = Instant::now();
-            let elapsed = state.started.elapsed().as_secs_f64();
-            let rate = position as f64 / elapsed.max(1e-9);
-            let of = total.map(|t| format!(" of {t}")).unwrap_or_default();
-            let message = if message.is_empty() {
-                String::new()
-            } else {
-                format!(", {message}")
-            };
             eprintln!(
-                "{}: {position}{of}{message}, {rate:.0}/s, {elapsed:.0} s",
-                state.what
+                "{}",
+                plain_line(
+                    &state.what,
+                    position,
+                    total,
+                    message,
+                    state.started.elapsed()
+                )
             );
         }
     }
@@ -176,5 +174,45 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// The progress line without a terminal: `prepare: 1200 of 20000, 3 failed, 410/s, 3 s`.
+fn plain_line(
+    what: &str,
+    position: u64,
+    total: Option<u64>,
+    message: &str,
+    elapsed: Duration,
+) -> String {
+    let seconds = elapsed.as_secs_f64();
+    let rate = position as f64 / seconds.max(1e-9);
+    let of = total.map(|t| format!(" of {t}")).unwrap_or_default();
+    let message = if message.is_empty() {
+        String::new()
+    } else {
+        format!(", {message}")
+    };
+    format!("{what}: {position}{of}{message}, {rate:.0}/s, {seconds:.0} s")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plain_line_has_whole_numbers_and_fits_80_columns() {
+        let line = plain_line(
+            "prepare",
+            99_999,
+            Some(100_000),
+            "12345 failed, 54321 skipped",
+            Duration::from_millis(10_807),
+        );
+        assert_eq!(
+            line,
+            "prepare: 99999 of 100000, 12345 failed, 54321 skipped, 9253/s, 11 s"
+        );
+        assert!(line.len() <= 80);
     }
 }
