@@ -106,10 +106,10 @@ impl Progress {
             Some(total) => ProgressBar::new(total),
             None => ProgressBar::new_spinner(),
         };
-        // At most 80 columns with six-digit counts: spinner, elapsed, 24-column bar, counts,
+        // At most 80 columns with six-digit counts: spinner, elapsed, 20-column bar, counts,
         // a whole-number rate, the ETA and a short message.
         let template = format!(
-            "{{spinner}} {{elapsed_precise}} {{bar:24}} {{pos}}/{{len}} {unit} {{rate}} ETA {{eta}} {{msg}}"
+            "{{spinner}} {{elapsed_precise}} {{bar:20}} {{pos}}/{{len}} {unit} {{rate}} ETA {{eta}} {{msg}}"
         );
         let style = ProgressStyle::with_template(&template)
             .unwrap_or_else(|_| ProgressStyle::default_bar())
