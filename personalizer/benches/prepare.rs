@@ -42,8 +42,11 @@ fn prepare_one(c: &mut Criterion) {
     group.bench_function("run both on a blank card", |b| {
         b.iter(|| prepare::run_on_blank(&compiled).unwrap())
     });
-    group.bench_function("a whole card (compile, run, seal, print)", |b| {
-        b.iter(|| prepare::prepare_card(&profile, &content, &master, Mode::Channel).unwrap())
+    let signer = vsc_core::transcript::PreparationKey::derive(&master);
+    group.bench_function("a whole card (compile, run, seal, sign, print)", |b| {
+        b.iter(|| {
+            prepare::prepare_card(&profile, &content, &master, &signer, Mode::Channel).unwrap()
+        })
     });
     group.finish();
 }

@@ -13,16 +13,23 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use vsc_core::security::{KeyAlgorithm, KeyRef, SecretBytes};
 use vsc_personalizer::content::{KeyDeriver, Resolver};
+use vsc_personalizer::files::Overwrite;
 use vsc_personalizer::profile::Profile;
 use vsc_personalizer::records::{self, Record, RecordSource, Step};
+use vsc_personalizer::synthetic;
 
 /// Stands in for the issuer's master key derivation (which costs its own HKDF on top).
 struct StubDeriver;
 
 impl KeyDeriver for StubDeriver {
-    fn derive_key(&self, uid: &[u8; 8], reference: KeyRef, algorithm: KeyAlgorithm) -> SecretBytes {
+    fn derive_key(
+        &self,
+        uid: vsc_core::Uid,
+        reference: KeyRef,
+        algorithm: KeyAlgorithm,
+    ) -> SecretBytes {
         let mut value = [reference.value(); 32];
-        value[..8].copy_from_slice(uid);
+        value[..8].copy_from_slice(uid.bytes());
         SecretBytes::new(&value[..algorithm.key_len()])
     }
 }
@@ -50,8 +57,8 @@ fn resolve(c: &mut Criterion) {
     let csv = dir.path().join("holders.csv");
     let jsonl = dir.path().join("holders.jsonl");
     const COUNT: u64 = 10_000;
-    records::sample::write(&profile, COUNT, &csv, 1).unwrap();
-    records::sample::write(&profile, COUNT, &jsonl, 1).unwrap();
+    synthetic::write(&profile, COUNT, &csv, 1, Overwrite::Replace).unwrap();
+    synthetic::write(&profile, COUNT, &jsonl, 1, Overwrite::Replace).unwrap();
 
     // The demo holders (accented names, portraits), in memory.
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/demo-records.csv");
@@ -107,7 +114,7 @@ fn resolve(c: &mut Criterion) {
     group.throughput(Throughput::Elements(100_000));
     group.bench_function("write 100k csv", |b| {
         let out = dir.path().join("sample.csv");
-        b.iter(|| records::sample::write(&profile, 100_000, &out, 3).unwrap());
+        b.iter(|| synthetic::write(&profile, 100_000, &out, 3, Overwrite::Replace).unwrap());
     });
     group.finish();
 }

@@ -15,6 +15,7 @@ use std::fmt;
 
 use rand::rngs::{OsRng, StdRng};
 use rand::{CryptoRng, Rng, RngCore, SeedableRng};
+use vsc_core::Uid;
 use vsc_core::security::{KeyAlgorithm, KeyRef, SecretBytes};
 use zeroize::Zeroizing;
 
@@ -32,7 +33,7 @@ pub type Bytes = Zeroizing<Vec<u8>>;
 /// master key; this crate only asks for keys by UID, reference and algorithm.
 pub trait KeyDeriver {
     /// The value of key `reference` of the card `uid`: exactly `algorithm.key_len()` bytes.
-    fn derive_key(&self, uid: &[u8; 8], reference: KeyRef, algorithm: KeyAlgorithm) -> SecretBytes;
+    fn derive_key(&self, uid: Uid, reference: KeyRef, algorithm: KeyAlgorithm) -> SecretBytes;
 }
 
 /// Everything that goes onto one holder's card.
@@ -40,7 +41,7 @@ pub struct CardContent {
     /// The record it came from.
     pub position: Position,
     /// EF.UID.
-    pub uid: [u8; 8],
+    pub uid: Uid,
     /// DF.PUBLIC's EFs and data objects, in the order of [`Profile::public`].
     pub public: DfContent,
     /// DF.PRIVATE's EFs and data objects, in the order of [`Profile::private`].
@@ -83,7 +84,7 @@ pub struct Resolver<'p, R = StdRng> {
     profile: &'p Profile,
     binding: Binding,
     rng: R,
-    uids: HashMap<[u8; 8], Position>,
+    uids: HashMap<Uid, Position>,
     scratch: Vec<u8>,
 }
 
@@ -143,7 +144,7 @@ impl<'p, R: RngCore + CryptoRng> Resolver<'p, R> {
                     self.rng.fill_bytes(&mut bytes[..len]);
                     SecretBytes::new(&bytes[..len])
                 }
-                KeySource::Derived => deriver.derive_key(&uid, key.reference, key.algorithm),
+                KeySource::Derived => deriver.derive_key(uid, key.reference, key.algorithm),
             };
             if value.len() != len {
                 return Err(RecordError::record(
@@ -171,7 +172,7 @@ impl<'p, R: RngCore + CryptoRng> Resolver<'p, R> {
 
     /// The record's UID, refused if an earlier card of the run has it. (It is remembered only
     /// once the whole record resolves.)
-    fn uid(&mut self, record: &Record) -> Result<[u8; 8], RecordError> {
+    fn uid(&mut self, record: &Record) -> Result<Uid, RecordError> {
         let position = record.position();
         let mut uid = [0u8; 8];
         match self.profile.uid() {
@@ -195,7 +196,7 @@ impl<'p, R: RngCore + CryptoRng> Resolver<'p, R> {
             }
             UidSource::Random => loop {
                 self.rng.fill_bytes(&mut uid);
-                if !self.uids.contains_key(&uid) {
+                if !self.uids.contains_key(&Uid(uid)) {
                     break;
                 }
             },
@@ -212,6 +213,7 @@ impl<'p, R: RngCore + CryptoRng> Resolver<'p, R> {
                 uid[prefix.len()..].copy_from_slice(&serial_bytes[prefix.len()..]);
             }
         }
+        let uid = Uid(uid);
         if let Some(first) = self.uids.get(&uid) {
             let mut error = RecordError::record(position, Problem::DuplicateUid { first: *first });
             if let UidSource::Field(field) = self.profile.uid() {
@@ -359,7 +361,7 @@ impl fmt::Debug for CardContent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CardContent")
             .field("position", &self.position)
-            .field("uid", &hex::encode_upper(self.uid))
+            .field("uid", &self.uid)
             .field("public", &self.public)
             .field("private", &self.private)
             .field("pin", &self.pin)

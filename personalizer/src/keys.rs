@@ -1,6 +1,7 @@
 //! Card keys "derived from the master key": the issuer's [`KeyDeriver`], through vsc-core's
 //! HKDF labels (`vsc/v1/key-object/RR/aes-BBB`, docs/keys.md).
 
+use vsc_core::Uid;
 use vsc_core::crypto::{AesKey, AesKeySize, KeyLabel, MasterKey};
 use vsc_core::security::{KeyAlgorithm, KeyRef, SecretBytes};
 
@@ -11,7 +12,7 @@ use crate::content::KeyDeriver;
 pub struct MasterKeyDeriver<'a>(pub &'a MasterKey);
 
 impl KeyDeriver for MasterKeyDeriver<'_> {
-    fn derive_key(&self, uid: &[u8; 8], reference: KeyRef, algorithm: KeyAlgorithm) -> SecretBytes {
+    fn derive_key(&self, uid: Uid, reference: KeyRef, algorithm: KeyAlgorithm) -> SecretBytes {
         let size = match algorithm {
             KeyAlgorithm::Aes128 => AesKeySize::Aes128,
             KeyAlgorithm::Aes192 => AesKeySize::Aes192,
@@ -23,7 +24,7 @@ impl KeyDeriver for MasterKeyDeriver<'_> {
                 reference: reference.value(),
                 size,
             },
-            uid,
+            uid.bytes(),
         );
         SecretBytes::new(key.secret_bytes())
     }
@@ -39,13 +40,15 @@ mod tests {
         let deriver = MasterKeyDeriver(&master);
         let r1 = KeyRef::new(1).unwrap();
         let r2 = KeyRef::new(2).unwrap();
-        let a = deriver.derive_key(&[0; 8], r1, KeyAlgorithm::Aes128);
+        let a = deriver.derive_key(Uid([0; 8]), r1, KeyAlgorithm::Aes128);
         assert_eq!(a.len(), 16);
-        assert_eq!(a, deriver.derive_key(&[0; 8], r1, KeyAlgorithm::Aes128));
-        assert_ne!(a, deriver.derive_key(&[1; 8], r1, KeyAlgorithm::Aes128));
-        assert_ne!(a, deriver.derive_key(&[0; 8], r2, KeyAlgorithm::Aes128));
+        assert_eq!(a, deriver.derive_key(Uid([0; 8]), r1, KeyAlgorithm::Aes128));
+        assert_ne!(a, deriver.derive_key(Uid([1; 8]), r1, KeyAlgorithm::Aes128));
+        assert_ne!(a, deriver.derive_key(Uid([0; 8]), r2, KeyAlgorithm::Aes128));
         assert_eq!(
-            deriver.derive_key(&[0; 8], r1, KeyAlgorithm::Aes256).len(),
+            deriver
+                .derive_key(Uid([0; 8]), r1, KeyAlgorithm::Aes256)
+                .len(),
             32
         );
     }

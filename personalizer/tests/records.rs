@@ -11,11 +11,13 @@ use std::path::Path;
 
 use common::{demo_profile, demo_records, fingerprint, resolve_all};
 use vsc_personalizer::content::Resolver;
+use vsc_personalizer::files::Overwrite;
 use vsc_personalizer::profile::ProfileError;
 use vsc_personalizer::records::{
     self, CsvSource, JsonLinesSource, Position, Problem, RecordError, RecordSource, Selection,
-    SqliteSource, sample,
+    SqliteSource,
 };
+use vsc_personalizer::synthetic;
 
 /// The demo holders as (header, rows of strings).
 fn demo_rows() -> (Vec<String>, Vec<Vec<String>>) {
@@ -189,7 +191,7 @@ fn the_demo_holders_resolve_to_the_profiles_bytes() {
     // The derived key (reference 2) comes from the deriver, with the card's UID.
     let (reference, key) = &first.keys[1];
     assert_eq!(reference.value(), 2);
-    assert_eq!(&key.expose()[..8], first.uid);
+    assert_eq!(&key.expose()[..8], first.uid.bytes());
 }
 
 /// The demo CSV with the bad rows the brief lists, each followed by good ones.
@@ -565,7 +567,7 @@ fn synthetic_holders_resolve_and_are_deterministic() {
     let dir = tempfile::tempdir().unwrap();
     for name in ["holders.csv", "holders.jsonl"] {
         let path = dir.path().join(name);
-        sample::write(&profile, 2000, &path, 11).unwrap();
+        synthetic::write(&profile, 2000, &path, 11, Overwrite::Refuse).unwrap();
         let mut source = records::open(path.to_str().unwrap()).unwrap();
         let cards = resolve_all(&profile, source.as_mut(), 1);
         assert_eq!(cards.len(), 2000);
@@ -575,12 +577,12 @@ fn synthetic_holders_resolve_and_are_deterministic() {
             }
         }
         let again = dir.path().join(format!("again-{name}"));
-        sample::write(&profile, 2000, &again, 11).unwrap();
+        synthetic::write(&profile, 2000, &again, 11, Overwrite::Replace).unwrap();
         assert_eq!(
             std::fs::read(&path).unwrap(),
             std::fs::read(&again).unwrap()
         );
-        sample::write(&profile, 2000, &again, 12).unwrap();
+        synthetic::write(&profile, 2000, &again, 12, Overwrite::Replace).unwrap();
         assert_ne!(
             std::fs::read(&path).unwrap(),
             std::fs::read(&again).unwrap()
@@ -588,6 +590,7 @@ fn synthetic_holders_resolve_and_are_deterministic() {
     }
     let csv = std::fs::read_to_string(dir.path().join("holders.csv")).unwrap();
     assert!(!csv.is_ascii(), "sample names carry accents");
-    let error = sample::write(&profile, 1, &dir.path().join("h.xml"), 1).unwrap_err();
+    let error =
+        synthetic::write(&profile, 1, &dir.path().join("h.xml"), 1, Overwrite::Refuse).unwrap_err();
     assert!(error.to_string().contains(".csv, .jsonl or .ndjson"));
 }

@@ -23,7 +23,14 @@ fn generated_pins_have_the_right_length_and_digits() {
     let profile = Profile::from_toml(&text).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("holders.csv");
-    records::sample::write(&profile, 300, &path, 5).unwrap();
+    vsc_personalizer::synthetic::write(
+        &profile,
+        300,
+        &path,
+        5,
+        vsc_personalizer::files::Overwrite::Refuse,
+    )
+    .unwrap();
     let mut source = CsvSource::open(&path).unwrap();
     assert!(
         source.header().column("pin").is_none(),

@@ -147,6 +147,12 @@ pub fn update_record(number: u8, sfi: Option<Sfi>, data: &[u8]) -> CommandBuf {
     CommandBuf::new(Ins::UpdateRecord, number, sfi_bits | 0x04).with_data(data)
 }
 
+/// READ RECORD `number` of the EF `sfi` (or of the current EF), `ne` bytes.
+pub fn read_record(number: u8, sfi: Option<Sfi>, ne: usize) -> CommandBuf {
+    let sfi_bits = sfi.map_or(0, Sfi::value) << 3;
+    CommandBuf::new(Ins::ReadRecord, number, sfi_bits | 0x04).with_ne(ne)
+}
+
 /// GET DATA of the data object `tag`, `ne` bytes.
 pub fn get_data(tag: u16, ne: usize) -> CommandBuf {
     let [p1, p2] = tag.to_be_bytes();
@@ -201,6 +207,9 @@ mod tests {
             "00A4040006D2760001240100"
         );
         assert_eq!(hex(read_binary(0x10, 8)), "00B0001008");
+        assert_eq!(hex(read_binary(0, 65_536)), "00B00000000000");
+        assert_eq!(hex(read_record(1, None, 256)), "00B2010400");
+        assert_eq!(hex(read_record(2, Sfi::new(1).ok(), 256)), "00B2020C00");
         assert_eq!(
             hex(update_binary_sfi(Sfi::new(1).unwrap(), b"A")),
             "00D681000141"

@@ -4,9 +4,11 @@
 // A test: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+use vsc_core::crypto::MasterKey;
 use vsc_core::transcript::{
-    Atr, Channel, CommandApdu, Comment, Expectation, Extension, Header, Kind, ProfileId,
-    ProfileRef, Recovered, ResetKind, Step, Transcript, Uid, from_scriptor,
+    Atr, Channel, CommandApdu, Comment, Document, Expectation, Extension, Header, Kind,
+    PreparationKey, ProfileId, ProfileRef, Recovered, ResetKind, Step, Transcript, Uid, VerifyKey,
+    from_scriptor,
 };
 
 const DOC: &str = include_str!("../../docs/transcript-format.md");
@@ -127,4 +129,24 @@ fn is_warm_reset(step: &Step) -> bool {
             ..
         }
     )
+}
+
+/// The signed vector: it verifies under the documented key, signing its transcript again gives
+/// the same text, and it is the first example signed.
+#[test]
+fn the_signed_vector_verifies_and_is_reproduced() {
+    let signed = &blocks("vsct-signed")[0];
+    let key_file = &blocks("vsct-key")[0];
+    let master = MasterKey::from_bytes(&std::array::from_fn(|i| i as u8));
+    let key = PreparationKey::derive(&master);
+    assert_eq!(&key.verify_key().encode(), key_file);
+    let verify = VerifyKey::decode(key_file).unwrap();
+    let document = Document::parse(signed).unwrap();
+    assert_eq!(document.version, 2);
+    assert_eq!(document.verify(&[verify]), Ok(verify.id()));
+    assert_eq!(&document.transcript.encode_signed(&key).0, signed);
+    assert_eq!(
+        document.transcript,
+        Transcript::parse(&blocks("vsct")[0]).unwrap()
+    );
 }

@@ -30,7 +30,7 @@ use vsc_personalizer::profile::Profile;
 use vsc_personalizer::records;
 use vsc_personalizer::replay::{self, CardLink, CardOsLink, PcscLink};
 use vsc_personalizer::station;
-use vsc_personalizer::store::{SqliteStore, Store, StoredTranscript, Uid};
+use vsc_personalizer::store::{self, Access, OpenOptions, StoreLocation, StoredTranscript, Uid};
 use vsc_tests::{Machine, Process, Readers, wait_for_card, workspace_binary};
 
 const CARD_TIMEOUT: Duration = Duration::from_secs(20);
@@ -62,13 +62,13 @@ fn main() {
         .clone();
     let template = folder.join("template.db");
     {
-        let mut store = SqliteStore::open(&template).unwrap();
+        let mut store = open_store(&template, Access::CreateOrMigrate);
         let mut source = records::open(records_file.to_str().unwrap()).unwrap();
         let summary = prepare::run(
             &profile,
             source.as_mut(),
             &master,
-            &mut store,
+            store.as_mut(),
             None,
             &Options::default(),
             &mut |_| {},
@@ -83,7 +83,7 @@ fn main() {
         .map(|l| Uid::parse(l.split(',').next().unwrap()).unwrap())
         .collect();
     let blank = |uid: Uid| {
-        let preinit = compile::compile_preinit(&profile, uid.0, &master, Mode::Channel).unwrap();
+        let preinit = compile::compile_preinit(&profile, uid, &master, Mode::Channel).unwrap();
         let mut link = CardOsLink::new(Card::blank());
         replay::replay(&mut link, &preinit, |_| {}).unwrap();
         link.into_card().into_state()
@@ -210,14 +210,17 @@ fn main() {
     std::fs::copy(&template, &store).unwrap();
     let mut stations: Vec<station::Station> = (1..=2)
         .map(|count| {
-            station::Station::open(station::Config {
-                store: store.clone(),
-                station: "bench".into(),
-                readers: readers[..count].to_vec(),
-                once: true,
-                master: None,
-            })
-            .unwrap()
+            let trust = replay::Trust::new(vec![
+                vsc_core::transcript::PreparationKey::derive(&master).verify_key(),
+            ]);
+            let mut config = station::Config::new(
+                StoreLocation::Sqlite(store.clone()),
+                "bench",
+                readers[..count].to_vec(),
+                trust,
+            );
+            config.once = true;
+            station::Station::open(config).unwrap()
         })
         .collect();
     let reset = rusqlite::Connection::open(&store).unwrap();
@@ -250,8 +253,7 @@ fn main() {
 /// The personalization transcript the store holds for `uid`, and its commands as bytes (for the
 /// bare `SCardTransmit` loops).
 fn personalization(store: &Path, uid: Uid) -> (Transcript, Vec<Vec<u8>>) {
-    let stored = SqliteStore::open(store)
-        .unwrap()
+    let stored = open_store(store, Access::Existing)
         .card(uid)
         .unwrap()
         .unwrap();
@@ -268,4 +270,14 @@ fn personalization(store: &Path, uid: Uid) -> (Transcript, Vec<Vec<u8>>) {
         })
         .collect();
     (transcript, commands)
+}
+
+/// The store in the SQLite file `path`.
+fn open_store(path: &Path, access: Access) -> Box<dyn store::Store> {
+    store::open(
+        &StoreLocation::Sqlite(path.to_path_buf()),
+        &OpenOptions::new(access),
+    )
+    .unwrap()
+    .store
 }

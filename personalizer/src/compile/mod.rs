@@ -15,16 +15,17 @@
 //! exact: for secure messaging the terminal side of the channel computes the protected answer a
 //! correct card gives (`TerminalChannel::expect_response`).
 
-use vsc_core::apdu::{Command, Status};
+use vsc_core::Uid;
+use vsc_core::apdu::Status;
 use vsc_core::card::Card;
+use vsc_core::commands::{self, CommandBuf};
 use vsc_core::crypto::MasterKey;
-use vsc_core::fs::Sfi;
 use vsc_core::fs::fcp::{df_fcp, ef_fcp};
 use vsc_core::security::PasswordRef;
 use vsc_core::sm::{ChannelKeys, SmError, TerminalChannel};
 use vsc_core::transcript::{
     Atr, Channel, CommandApdu, Comment, Expectation, Header, Kind, ProfileId, ProfileRef, Step,
-    Transcript, Uid,
+    Transcript,
 };
 use zeroize::Zeroizing;
 
@@ -89,7 +90,7 @@ pub fn compile(
         Mode::Channel => {
             let preinitialized_atr =
                 vsc_core::atr::atr(vsc_core::card::LifeCycle::Initialisation.byte());
-            let keys = ChannelKeys::derive(master, &content.uid);
+            let keys = ChannelKeys::derive(master, content.uid.bytes());
             (
                 Builder::protected(keys),
                 preinitialized_atr,
@@ -111,11 +112,11 @@ pub fn compile(
 /// holder's data exists.
 pub fn compile_preinit(
     profile: &Profile,
-    uid: [u8; 8],
+    uid: Uid,
     master: &MasterKey,
     mode: Mode,
 ) -> Result<Transcript, CompileError> {
-    let channel_keys = (mode == Mode::Channel).then(|| ChannelKeys::derive(master, &uid));
+    let channel_keys = (mode == Mode::Channel).then(|| ChannelKeys::derive(master, uid.bytes()));
     let mut builder = Builder::plain();
     preinitialize(&mut builder, profile, uid, channel_keys.as_ref())?;
     let blank_atr = Card::blank().atr();
@@ -131,7 +132,7 @@ pub fn compile_preinit(
 
 fn header(
     profile: &Profile,
-    uid: [u8; 8],
+    uid: Uid,
     kind: Kind,
     atr: &[u8],
     channel: Channel,
@@ -139,7 +140,7 @@ fn header(
     let bad = |e: &dyn std::fmt::Display| CompileError::Header(e.to_string());
     Ok(Header {
         kind,
-        uid: Uid(uid),
+        uid,
         atr: Atr::new(atr.to_vec()).map_err(|e| bad(&e))?,
         profile: Some(ProfileRef {
             id: ProfileId::new(profile.id()).map_err(|e| bad(&e))?,
@@ -150,12 +151,10 @@ fn header(
     })
 }
 
-const MF: [u8; 2] = [0x3F, 0x00];
-
 fn preinitialize(
     b: &mut Builder,
     profile: &Profile,
-    uid: [u8; 8],
+    uid: Uid,
     channel_keys: Option<&ChannelKeys>,
 ) -> Result<(), CompileError> {
     use vsc_core::fs::{
@@ -173,12 +172,9 @@ fn preinitialize(
     };
     b.step(
         "create EF.UID (2F02)",
-        Command::new(0x00, 0xE0, 0x00, 0x00).with_data(&ef_fcp(&ef_uid)),
+        commands::create_file(&ef_fcp(&ef_uid)),
     )?;
-    b.step(
-        "write the UID",
-        Command::new(0x00, 0xD6, 0x00, 0x00).with_data(&uid),
-    )?;
+    b.step("write the UID", commands::update_binary(0, uid.bytes()))?;
 
     let dir_records: Vec<Vec<u8>> = profile.dfs().iter().map(|df| df.dir_record()).collect();
     let dir_len = dir_records.iter().map(Vec::len).max().unwrap_or(1) as u16;
@@ -196,7 +192,7 @@ fn preinitialize(
     };
     b.step(
         "create EF.DIR (2F00)",
-        Command::new(0x00, 0xE0, 0x00, 0x00).with_data(&ef_fcp(&ef_dir)),
+        commands::create_file(&ef_fcp(&ef_dir)),
     )?;
     for (df, record) in profile.dfs().iter().zip(&dir_records) {
         b.step(
@@ -204,23 +200,20 @@ fn preinitialize(
                 "EF.DIR: the application template of DF.{}",
                 df.area.to_uppercase()
             ),
-            Command::new(0x00, 0xE2, 0x00, 0x00).with_data(record),
+            commands::append_record(record),
         )?;
     }
 
     for df in profile.dfs() {
-        b.step(
-            "select the MF",
-            Command::new(0x00, 0xA4, 0x00, 0x0C).with_data(&MF),
-        )?;
+        b.step("select the MF", commands::select_mf())?;
         b.step(
             format!("create DF.{} ({})", df.area.to_uppercase(), df.fid),
-            Command::new(0x00, 0xE0, 0x00, 0x00).with_data(&df_fcp(&df.to_df(), 0x05)),
+            commands::create_file(&df_fcp(&df.to_df(), 0x05)),
         )?;
         for ef in &df.efs {
             b.step(
                 format!("create EF {} {}", ef.fid, ef.name),
-                Command::new(0x00, 0xE0, 0x00, 0x00).with_data(&ef_fcp(&ef.to_ef())),
+                commands::create_file(&ef_fcp(&ef.to_ef())),
             )?;
             if let (
                 EfPlan::Records(plans),
@@ -238,17 +231,14 @@ fn preinitialize(
                 for n in 1..=plans.len() {
                     b.step(
                         format!("EF {} {}: reserve record {n}", ef.fid, ef.name),
-                        Command::new(0x00, 0xE2, 0x00, 0x00).with_data(&placeholder),
+                        commands::append_record(&placeholder),
                     )?;
                 }
             }
         }
     }
 
-    b.step(
-        "select the MF",
-        Command::new(0x00, 0xA4, 0x00, 0x0C).with_data(&MF),
-    )?;
+    b.step("select the MF", commands::select_mf())?;
     for spec in [profile.pin(), profile.puk()] {
         let p = spec.policy;
         let data = [
@@ -267,7 +257,7 @@ fn preinitialize(
         ];
         b.step(
             format!("define the {}", password_name(spec.reference)),
-            Command::new(0x00, 0xDA, 0x01, 0x01).with_data(&data),
+            commands::put_data(0x0101, &data),
         )?;
     }
     for key in profile.keys() {
@@ -289,7 +279,7 @@ fn preinitialize(
                 key.algorithm.name(),
                 key.name
             ),
-            Command::new(0x00, 0xDA, 0x01, 0x02).with_data(&data),
+            commands::put_data(0x0102, &data),
         )?;
     }
     if let Some(keys) = channel_keys {
@@ -298,7 +288,7 @@ fn preinitialize(
         vsc_core::tlv::push_primitive(&mut data, &[0xC1], keys.mac().secret_bytes());
         b.step(
             "load the personalization channel keys: the card is pre-initialized",
-            Command::new(0x00, 0xDA, 0x01, 0x03).with_data(&data),
+            commands::put_data(0x0103, &data),
         )?;
     }
     Ok(())
@@ -316,15 +306,12 @@ fn personalize(
     {
         write_df(b, df, df_content)?;
     }
-    b.step(
-        "select the MF",
-        Command::new(0x00, 0xA4, 0x00, 0x0C).with_data(&MF),
-    )?;
+    b.step("select the MF", commands::select_mf())?;
     for (spec, value) in [(profile.pin(), &content.pin), (profile.puk(), &content.puk)] {
         let padded = Zeroizing::new(spec.policy.pad(value.expose()));
         b.step(
             format!("set the {}", password_name(spec.reference)),
-            Command::new(0x00, 0x24, 0x01, spec.reference.byte()).with_data(&padded),
+            commands::set_reference_data(spec.reference.byte(), &padded),
         )?;
     }
     for ((reference, value), spec) in content.keys.iter().zip(profile.keys()) {
@@ -333,12 +320,12 @@ fn personalize(
         vsc_core::tlv::push_primitive(&mut data, &[0x8F], value.expose());
         b.step(
             format!("load key {:02X} ({})", reference.value(), spec.name),
-            Command::new(0x00, 0xDA, 0x01, 0x04).with_data(&data),
+            commands::put_data(0x0104, &data),
         )?;
     }
     b.step(
         "activate the card: it becomes operational",
-        Command::new(0x00, 0x44, 0x00, 0x00).with_data(&MF),
+        commands::activate_mf(),
     )?;
     Ok(())
 }
@@ -347,13 +334,13 @@ fn personalize(
 fn write_df(b: &mut Builder, df: &DfSpec, content: &DfContent) -> Result<(), CompileError> {
     b.step(
         format!("select DF.{} ({})", df.area.to_uppercase(), df.fid),
-        Command::new(0x00, 0xA4, 0x08, 0x0C).with_data(&df.fid.to_bytes()),
+        commands::select_path(&[df.fid]),
     )?;
     for (ef, ef_content) in df.efs.iter().zip(&content.files) {
         let select = |b: &mut Builder| {
             b.step(
                 format!("select EF {} {}", ef.fid, ef.name),
-                Command::new(0x00, 0xA4, 0x02, 0x0C).with_data(&ef.fid.to_bytes()),
+                commands::select_ef(ef.fid),
             )
         };
         match ef_content {
@@ -362,21 +349,14 @@ fn write_df(b: &mut Builder, df: &DfSpec, content: &DfContent) -> Result<(), Com
             EfContent::Binary(bytes) => {
                 let comment = format!("write EF {} {}", ef.fid, ef.name);
                 match ef.sfi {
-                    Some(sfi) => b.step(
-                        comment,
-                        Command::new(0x00, 0xD6, 0x80 | sfi.value(), 0x00).with_data(bytes),
-                    )?,
+                    Some(sfi) => b.step(comment, commands::update_binary_sfi(sfi, bytes))?,
                     None => {
                         select(b)?;
-                        b.step(
-                            comment,
-                            Command::new(0x00, 0xD6, 0x00, 0x00).with_data(bytes),
-                        )?;
+                        b.step(comment, commands::update_binary(0, bytes))?;
                     }
                 }
             }
             EfContent::Records(records) => {
-                let sfi_bits = ef.sfi.map_or(0, Sfi::value) << 3;
                 if ef.sfi.is_none() {
                     select(b)?;
                 }
@@ -396,7 +376,7 @@ fn write_df(b: &mut Builder, df: &DfSpec, content: &DfContent) -> Result<(), Com
                     let number = (n + 1) as u8;
                     b.step(
                         format!("EF {} {}: record {number}", ef.fid, ef.name),
-                        Command::new(0x00, 0xDC, number, sfi_bits | 0x04).with_data(&data),
+                        commands::update_record(number, ef.sfi, &data),
                     )?;
                 }
             }
@@ -404,10 +384,9 @@ fn write_df(b: &mut Builder, df: &DfSpec, content: &DfContent) -> Result<(), Com
     }
     for (object, value) in df.data_objects.iter().zip(&content.data_objects) {
         if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
-            let [p1, p2] = object.tag.value().to_be_bytes();
             b.step(
                 format!("data object {:X} {}", object.tag.value(), object.name),
-                Command::new(0x00, 0xDA, p1, p2).with_data(value),
+                commands::put_data(object.tag.value(), value),
             )?;
         }
     }
@@ -448,8 +427,9 @@ impl Builder {
     fn step(
         &mut self,
         comment: impl Into<String>,
-        command: Command<'_>,
+        command: CommandBuf,
     ) -> Result<(), CompileError> {
+        let command = command.command();
         let comment = comment.into();
         let step = self.steps.len() + 1;
         let encoding = || CompileError::Encoding {

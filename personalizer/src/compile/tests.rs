@@ -62,7 +62,7 @@ fn every_demo_card_personalizes_through_the_channel() {
         link.reset(vsc_core::transcript::ResetKind::Cold).unwrap();
         run(&mut link, &compiled.perso).unwrap();
         assert_eq!(link.card().state().life_cycle, LifeCycle::Operational);
-        assert_eq!(link.card().state().uid(), Some(vsc_core::Uid(content.uid)));
+        assert_eq!(link.card().state().uid(), Some(content.uid));
     }
 }
 
@@ -105,8 +105,14 @@ fn card_a_transcript_fails_on_card_b_at_the_first_channel_command() {
     let error = replay::replay(&mut card_b, &a.perso, |_| {}).unwrap_err();
     match error {
         ReplayError::Mismatch {
-            step: 1, received, ..
-        } => assert_eq!(received, [0x69, 0x88]),
+            step: 1, exchange, ..
+        } => {
+            assert_eq!(exchange.response(), [0x69, 0x88]);
+            assert_eq!(
+                exchange.shown_response(),
+                "6988 (SM data objects incorrect)"
+            );
+        }
         other => panic!("{other}"),
     }
     assert_eq!(card_b.card().state(), &before, "nothing written");

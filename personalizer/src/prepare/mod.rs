@@ -5,22 +5,24 @@
 //! Each record is resolved (in order, on the calling thread: it finds duplicate UIDs), then on
 //! a worker thread compiled, and both transcripts are run on a blank card through the card OS
 //! in-process with every response checked against the transcript; the card that results is the
-//! VSC image. A writer thread stores the cards in batches, each one transaction, after writing
-//! and syncing the batch's PIN mailer file: a crash loses at most the batch in flight, never a
-//! stored card's PINs. Memory does not grow with the number of records.
+//! VSC image; both transcripts are signed by the issuer's preparation key. A writer thread
+//! stores the cards in batches, each one transaction, after writing and syncing the batch's PIN
+//! mailer file ([`mailer`]): a crash loses at most the batch in flight, never a stored card's
+//! PINs, and the next run names the orphaned entries. Memory does not grow with the number of
+//! records.
 
-mod pins;
+pub mod mailer;
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use vsc_core::card::Card;
-use vsc_core::crypto::{MasterKey, SealKey, SealedArea};
+use vsc_core::crypto::MasterKey;
 use vsc_core::image;
-use vsc_core::transcript::{Kind, ResetKind};
+use vsc_core::transcript::{Kind, PreparationKey, ResetKind};
 
-pub use pins::{PinMailer, PinRow};
+pub use mailer::{Orphan, PinMailer, PinRow, PinsError, Recipient, parse_recipient};
 
 use crate::compile::{self, Compiled, Mode};
 use crate::content::{CardContent, Resolver, system_rng};
@@ -28,7 +30,8 @@ use crate::keys::MasterKeyDeriver;
 use crate::profile::Profile;
 use crate::records::{Position, Record, RecordError, RecordSource, SourceError, Step};
 use crate::replay::{self, CardLink, CardOsLink, ReplayError};
-use crate::store::{PreparedCard, Store, StoreError, StoredTranscript, Uid};
+use crate::store::sealing;
+use crate::store::{Batch, PreparedCard, Store, StoreError, StoredTranscript, Uid};
 
 /// How to prepare.
 #[derive(Debug, Clone)]
@@ -41,6 +44,9 @@ pub struct Options {
     pub strict: bool,
     /// Cards per store transaction (and per PIN mailer file).
     pub batch: usize,
+    /// Skip records whose card is in the store already (resuming a run), rather than count
+    /// them failed.
+    pub skip_existing: bool,
 }
 
 impl Default for Options {
@@ -50,6 +56,7 @@ impl Default for Options {
             jobs: default_jobs(),
             strict: false,
             batch: 500,
+            skip_existing: false,
         }
     }
 }
@@ -66,6 +73,8 @@ pub struct Summary {
     pub prepared: u64,
     /// Records that failed (nothing of them stored).
     pub failed: u64,
+    /// Records skipped because their card was stored already (`skip_existing`).
+    pub skipped: u64,
     /// How long it took.
     pub elapsed: Duration,
 }
@@ -131,14 +140,17 @@ pub enum PrepareError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The PIN mailer could not be written.
-    #[error("PIN mailer: {0}")]
-    Pins(#[from] pins::PinsError),
+    #[error(transparent)]
+    Pins(#[from] PinsError),
     /// The random generator could not be seeded.
     #[error("random generator: {0}")]
     Random(String),
     /// The profile does not fit the source (fields missing).
     #[error(transparent)]
     Profile(#[from] crate::profile::ProfileError),
+    /// A worker thread could not be started.
+    #[error("cannot start a preparation thread: {0}")]
+    Spawn(#[source] std::io::Error),
     /// A worker thread died.
     #[error("a preparation thread stopped unexpectedly")]
     Thread,
@@ -147,12 +159,14 @@ pub enum PrepareError {
 /// What a run reports as it goes.
 #[derive(Debug)]
 pub enum Event<'a> {
-    /// Cards stored so far, records failed so far.
+    /// Cards stored so far, records failed and skipped so far.
     Progress {
         /// Cards stored.
         prepared: u64,
         /// Records failed.
         failed: u64,
+        /// Records skipped (their card was stored already).
+        skipped: u64,
     },
     /// A record failed; the run goes on (unless strict).
     Failed(&'a CardError),
@@ -179,7 +193,36 @@ pub fn run(
     options: &Options,
     observe: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> Result<Summary, PrepareError> {
+    run_with(
+        profile,
+        source,
+        master,
+        store,
+        mailer,
+        options,
+        observe,
+        &|_| Ok(()),
+    )
+}
+
+/// Whether the system lets worker `n` start (a seam for tests: the system's own refusal is
+/// hard to provoke).
+type Gate<'a> = &'a (dyn Fn(usize) -> std::io::Result<()> + Sync);
+
+#[allow(clippy::too_many_arguments)]
+fn run_with(
+    profile: &Profile,
+    source: &mut dyn RecordSource,
+    master: &MasterKey,
+    store: &mut dyn Store,
+    mailer: Option<&mut PinMailer>,
+    options: &Options,
+    observe: &mut (dyn FnMut(Event<'_>) + Send),
+    gate: Gate<'_>,
+) -> Result<Summary, PrepareError> {
     let started = Instant::now();
+    let signer = PreparationKey::derive(master);
+    let signer = &signer;
     let rng = system_rng().map_err(|e| PrepareError::Random(e.to_string()))?;
     let mut resolver = Resolver::new(profile, source.header(), rng)?;
     let deriver = MasterKeyDeriver(master);
@@ -192,15 +235,23 @@ pub fn run(
     let stop = std::sync::atomic::AtomicBool::new(false);
 
     let (read_result, write_result) = std::thread::scope(|scope| {
-        for _ in 0..jobs {
+        let mut workers = Vec::with_capacity(jobs);
+        for n in 0..jobs {
             let work_rx = Arc::clone(&work_rx);
             let done_tx = done_tx.clone();
-            // A worker the system will not start leaves the others to do the work.
-            let _ = std::thread::Builder::new()
-                .name("prepare-worker".into())
-                .spawn_scoped(scope, move || {
-                    worker(profile, master, options.mode, &work_rx, &done_tx)
-                });
+            let spawned = gate(n).and_then(|()| {
+                std::thread::Builder::new()
+                    .name("prepare-worker".into())
+                    .spawn_scoped(scope, move || {
+                        worker(profile, master, signer, options.mode, &work_rx, &done_tx)
+                    })
+            });
+            match spawned {
+                Ok(handle) => workers.push(handle),
+                // A worker the system will not start fails the run at once: the workers
+                // started see the work channel close and stop.
+                Err(error) => return (Err(PrepareError::Spawn(error)), Ok((0, 0, 0))),
+            }
         }
         drop(done_tx);
         let writer = match std::thread::Builder::new()
@@ -209,7 +260,7 @@ pub fn run(
                 write(store, mailer, options, done_rx, &observe, &stop)
             }) {
             Ok(writer) => writer,
-            Err(_) => return (Err(PrepareError::Thread), Err(PrepareError::Thread)),
+            Err(error) => return (Err(PrepareError::Spawn(error)), Ok((0, 0, 0))),
         };
 
         // Read and resolve on this thread, in order.
@@ -248,14 +299,20 @@ pub fn run(
             Ok(failed)
         })();
         drop(work_tx);
-        let write_result = writer.join().unwrap_or(Err(PrepareError::Thread));
+        let mut write_result = writer.join().unwrap_or(Err(PrepareError::Thread));
+        for worker in workers {
+            if worker.join().is_err() && write_result.is_ok() {
+                write_result = Err(PrepareError::Thread);
+            }
+        }
         (read_result, write_result)
     });
     let read_failed = read_result?;
-    let (prepared, write_failed) = write_result?;
+    let (prepared, write_failed, skipped) = write_result?;
     Ok(Summary {
         prepared,
         failed: read_failed + write_failed,
+        skipped,
         elapsed: started.elapsed(),
     })
 }
@@ -269,6 +326,7 @@ fn report(observe: &Mutex<&mut (dyn FnMut(Event<'_>) + Send)>, error: &CardError
 fn worker(
     profile: &Profile,
     master: &MasterKey,
+    signer: &PreparationKey,
     mode: Mode,
     work: &Mutex<Receiver<CardContent>>,
     done: &SyncSender<Result<Prepared, CardError>>,
@@ -282,7 +340,7 @@ fn worker(
             Err(_) => return,
         };
         if done
-            .send(prepare_card(profile, &content, master, mode))
+            .send(prepare_card(profile, &content, master, signer, mode))
             .is_err()
         {
             return;
@@ -291,15 +349,16 @@ fn worker(
 }
 
 /// Prepares one card: compiles its transcripts, runs them on a blank card through the card OS
-/// with every response checked, and seals the resulting image.
+/// with every response checked, seals the resulting image, and signs both transcripts.
 pub fn prepare_card(
     profile: &Profile,
     content: &CardContent,
     master: &MasterKey,
+    signer: &PreparationKey,
     mode: Mode,
 ) -> Result<Prepared, CardError> {
     let position = content.position;
-    let uid = Uid(content.uid);
+    let uid = content.uid;
     let compiled = compile::compile(profile, content, master, mode)
         .map_err(|source| CardError::Compile { position, source })?;
     let card = run_on_blank(&compiled).map_err(|(kind, source)| CardError::Replay {
@@ -311,19 +370,13 @@ pub fn prepare_card(
     let image = image::encode(card.state(), master)
         .map_err(|source| CardError::Image { position, source })?;
 
-    let (preinit_text, preinit_digest) = compiled.preinit.encode();
-    let (perso_text, perso_digest) = compiled.perso.encode();
-    let seal = |kind: Kind, text: String| {
-        StoredTranscript::Sealed(
-            SealKey::derive(master, SealedArea::Transcript, &content.uid)
-                .seal(&transcript_aad(kind, &content.uid), text.as_bytes()),
-        )
-    };
+    let (preinit_text, preinit_digest) = compiled.preinit.encode_signed(signer);
+    let (perso_text, perso_digest) = compiled.perso.encode_signed(signer);
     // The pre-initialization transcript loads the channel keys; a plain personalization carries
     // PINs and keys: both rest sealed.
     let perso = match mode {
         Mode::Channel => StoredTranscript::Clear(perso_text),
-        Mode::Plain => seal(Kind::Personalization, perso_text),
+        Mode::Plain => sealing::seal(master, Kind::Personalization, uid, &perso_text),
     };
     Ok(Prepared {
         card: PreparedCard {
@@ -331,7 +384,7 @@ pub fn prepare_card(
             profile_id: profile.id().to_string(),
             profile_version: profile.version(),
             image,
-            preinit: seal(Kind::PreInitialization, preinit_text),
+            preinit: sealing::seal(master, Kind::PreInitialization, uid, &preinit_text),
             preinit_digest: hex::encode_upper(preinit_digest.as_bytes()),
             perso,
             perso_digest: hex::encode_upper(perso_digest.as_bytes()),
@@ -339,16 +392,6 @@ pub fn prepare_card(
         pins: PinRow::new(content),
         position,
     })
-}
-
-/// The associated data a stored transcript is sealed with: `vsc-store/transcript`, its kind
-/// and the UID.
-pub fn transcript_aad(kind: Kind, uid: &[u8; 8]) -> Vec<u8> {
-    let mut aad = b"vsc-store/transcript/".to_vec();
-    aad.extend_from_slice(kind.label().as_bytes());
-    aad.push(b'/');
-    aad.extend_from_slice(uid);
-    aad
 }
 
 /// Runs both transcripts on a blank card; the personalized card, or which transcript failed.
@@ -366,7 +409,8 @@ pub fn run_on_blank(compiled: &Compiled) -> Result<Card, (&'static str, ReplayEr
     Ok(link.into_card())
 }
 
-/// The writer thread: batches into the store, PINs into the mailer first.
+/// The writer thread: batches into the store, PINs into the mailer first. Gives the cards
+/// stored, the records failed and the records skipped.
 fn write(
     store: &mut dyn Store,
     mut mailer: Option<&mut PinMailer>,
@@ -374,19 +418,21 @@ fn write(
     done: Receiver<Result<Prepared, CardError>>,
     observe: &Mutex<&mut (dyn FnMut(Event<'_>) + Send)>,
     stop: &std::sync::atomic::AtomicBool,
-) -> Result<(u64, u64), PrepareError> {
+) -> Result<(u64, u64, u64), PrepareError> {
     let mut batch: Vec<Prepared> = Vec::with_capacity(options.batch);
-    let (mut prepared, mut failed) = (0u64, 0u64);
+    let mut counts = Counts::default();
     let mut last_report = Instant::now();
-    let mut flush = |batch: &mut Vec<Prepared>,
-                     prepared: &mut u64,
-                     failed: &mut u64|
-     -> Result<(), PrepareError> {
-        // Cards of an earlier run are refused here, before their PINs reach the mailer.
+    let mut flush = |batch: &mut Vec<Prepared>, counts: &mut Counts| -> Result<(), PrepareError> {
+        // Cards of an earlier run are refused (or skipped) here, before their PINs reach the
+        // mailer.
         let mut fresh = Vec::with_capacity(batch.len());
         for item in batch.drain(..) {
-            if store.contains(item.card.uid)? {
-                *failed += 1;
+            if !store.contains(item.card.uid)? {
+                fresh.push(item);
+            } else if options.skip_existing {
+                counts.skipped += 1;
+            } else {
+                counts.failed += 1;
                 report(
                     observe,
                     &CardError::AlreadyStored {
@@ -397,19 +443,28 @@ fn write(
                 if options.strict {
                     stop.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
-            } else {
-                fresh.push(item);
             }
         }
         if fresh.is_empty() {
             return Ok(());
         }
-        if let Some(mailer) = mailer.as_deref_mut() {
-            mailer.write_batch(fresh.iter().map(|p| &p.pins))?;
-        }
+        let file = match mailer.as_deref_mut() {
+            Some(mailer) => Some(mailer.write_batch(store, fresh.iter().map(|p| &p.pins))?),
+            None => None,
+        };
         let cards: Vec<PreparedCard> = fresh.into_iter().map(|p| p.card).collect();
-        store.insert_batch(&cards)?;
-        *prepared += cards.len() as u64;
+        let stored = store.insert_batch(&Batch {
+            cards: &cards,
+            mailer_file: file.as_deref(),
+        });
+        if let Err(error) = stored {
+            if let (Some(mailer), Some(file)) = (mailer.as_deref_mut(), &file) {
+                mailer.abandon(store, file);
+            }
+            return Err(error.into());
+        }
+        tracing::debug!(cards = cards.len(), file = ?file, "batch stored");
+        counts.prepared += cards.len() as u64;
         Ok(())
     };
     for result in done {
@@ -417,11 +472,11 @@ fn write(
             Ok(card) => {
                 batch.push(card);
                 if batch.len() >= options.batch {
-                    flush(&mut batch, &mut prepared, &mut failed)?;
+                    flush(&mut batch, &mut counts)?;
                 }
             }
             Err(error) => {
-                failed += 1;
+                counts.failed += 1;
                 report(observe, &error);
                 if options.strict {
                     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -432,17 +487,30 @@ fn write(
             last_report = Instant::now();
             if let Ok(mut observe) = observe.lock() {
                 observe(Event::Progress {
-                    prepared: prepared + batch.len() as u64,
-                    failed,
+                    prepared: counts.prepared + batch.len() as u64,
+                    failed: counts.failed,
+                    skipped: counts.skipped,
                 });
             }
         }
     }
-    flush(&mut batch, &mut prepared, &mut failed)?;
+    flush(&mut batch, &mut counts)?;
     if let Ok(mut observe) = observe.lock() {
-        observe(Event::Progress { prepared, failed });
+        observe(Event::Progress {
+            prepared: counts.prepared,
+            failed: counts.failed,
+            skipped: counts.skipped,
+        });
     }
-    Ok((prepared, failed))
+    Ok((counts.prepared, counts.failed, counts.skipped))
+}
+
+/// The writer's tally.
+#[derive(Default)]
+struct Counts {
+    prepared: u64,
+    failed: u64,
+    skipped: u64,
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@
 //! record source's columns once per run.
 
 mod access;
-mod compile;
 mod error;
 mod raw;
+mod validate;
 pub(crate) mod value;
 
 use std::path::Path;
@@ -66,7 +66,7 @@ impl Profile {
     /// Parses and validates a profile.
     pub fn from_toml(text: &str) -> Result<Profile, ProfileError> {
         let raw: raw::RawProfile = toml::from_str(text)?;
-        compile::compile(raw)
+        validate::validate(raw)
     }
 
     /// The profile's identifier (e.g. `vsc-demo-id`), as transcripts name it.

@@ -13,7 +13,7 @@
 mod csv_source;
 mod error;
 mod jsonl;
-pub mod sample;
+
 mod sqlite;
 
 use std::collections::HashMap;

@@ -4,16 +4,26 @@
 //!
 //! The engine talks to a card through a [`CardLink`]: [`PcscLink`] for real readers (and
 //! virtual ones), [`CardOsLink`] for the card OS in-process (data preparation runs both
-//! transcripts through it and checks every response just as a station would).
+//! transcripts through it and checks every response just as a station would). What a failure
+//! shows of an APDU goes through `vsc_core::disclosure`: a plain transcript's PINs and keys
+//! never reach a message, and status words are decoded.
 
 mod card_os;
+mod input;
 mod pcsc_link;
 
 use std::fmt;
 
 pub use card_os::CardOsLink;
+pub use input::{Input, InputError, OpenTranscriptError, Script, Trust, TrustError};
 pub use pcsc_link::{PcscLink, connect_exclusive};
-use vsc_core::transcript::{Header, Kind, ResetKind, Step, Transcript};
+use vsc_core::apdu::{Command, Status};
+use vsc_core::commands;
+use vsc_core::disclosure::{self, Context, Disclosure, MaskedCommand};
+use vsc_core::fs::Fid;
+use vsc_core::transcript::{Channel, Expectation, Header, Kind, ResetKind, Step, Transcript};
+
+use crate::store::Uid;
 
 /// A card, as the replay engine sees it.
 pub trait CardLink {
@@ -25,14 +35,138 @@ pub trait CardLink {
     fn reset(&mut self, kind: ResetKind) -> Result<(), LinkError>;
 }
 
-/// The link to the card failed (PC/SC error, card removed, reader gone).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct LinkError(pub String);
+/// The link to the card failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// PC/SC failed (card removed, reader gone, pcscd stopped…), its error kept whole.
+    #[error("PC/SC: {0}")]
+    Pcsc(#[source] pcsc::Error),
+    /// The card answered nothing: no status word (a card side that died mid-command makes
+    /// PC/SC return an empty response).
+    #[error("the card gave no response (no status word)")]
+    NoResponse,
+}
 
 impl From<pcsc::Error> for LinkError {
     fn from(error: pcsc::Error) -> LinkError {
-        LinkError(format!("PC/SC: {error}"))
+        LinkError::Pcsc(error)
+    }
+}
+
+impl LinkError {
+    /// The PC/SC error, if PC/SC failed.
+    pub fn pcsc(&self) -> Option<pcsc::Error> {
+        match self {
+            LinkError::Pcsc(error) => Some(*error),
+            LinkError::NoResponse => None,
+        }
+    }
+}
+
+/// A command and its response, shown only as the disclosure rule allows: its `Debug` and
+/// `Display` never print a secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Exchange {
+    command: Vec<u8>,
+    response: Vec<u8>,
+    context: Context,
+}
+
+impl Exchange {
+    /// The exchange of `command` and `response` in a transcript on `channel`.
+    pub fn new(command: &[u8], response: &[u8], channel: Channel) -> Exchange {
+        Exchange {
+            command: command.to_vec(),
+            response: response.to_vec(),
+            context: context_of(channel),
+        }
+    }
+
+    /// The command as sent (may be secret: show it through [`Exchange::shown_command`]).
+    pub fn command(&self) -> &[u8] {
+        &self.command
+    }
+
+    /// The response as received.
+    pub fn response(&self) -> &[u8] {
+        &self.response
+    }
+
+    /// The response's status word.
+    pub fn status(&self) -> Option<Status> {
+        match self.response.as_slice() {
+            [.., sw1, sw2] => Some(Status::from(u16::from_be_bytes([*sw1, *sw2]))),
+            _ => None,
+        }
+    }
+
+    /// The command as it may be shown.
+    pub fn shown_command(&self) -> String {
+        MaskedCommand::new(&self.command, self.context).to_string()
+    }
+
+    /// The response as it may be shown, its status word decoded:
+    /// `6988 (incorrect SM data objects)`, `(8 data bytes masked) 9000 (success)`.
+    pub fn shown_response(&self) -> String {
+        describe_response(&self.command, &self.response, self.context)
+    }
+
+    fn response_disclosure(&self) -> Disclosure {
+        Command::parse(&self.command).map_or(Disclosure::Mask, |command| {
+            disclosure::response_data(&command, self.context)
+        })
+    }
+
+    /// An expected response pattern as it may be shown: masked like the response would be.
+    pub fn shown_expectation(&self, expect: &Expectation) -> String {
+        let pattern = expect.to_string();
+        if self.response_disclosure() == Disclosure::Show || pattern.len() <= 4 {
+            return pattern;
+        }
+        let (data, sw) = pattern.split_at(pattern.len() - 4);
+        format!("({} data bytes masked) {sw}", data.len() / 2)
+    }
+}
+
+impl fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Exchange({} -> {})",
+            self.shown_command(),
+            self.shown_response()
+        )
+    }
+}
+
+/// The disclosure context of a transcript's steps: genuine secure messaging when its header
+/// says the steps go through the channel, nothing known otherwise (which masks the most).
+pub fn context_of(channel: Channel) -> Context {
+    match channel {
+        Channel::SecureMessaging => Context::protected(),
+        Channel::Plain => Context::default(),
+    }
+}
+
+/// A response for a message: its data as the rule allows, its status word decoded.
+pub fn describe_response(command: &[u8], response: &[u8], context: Context) -> String {
+    let [data @ .., sw1, sw2] = response else {
+        return if response.is_empty() {
+            "(no response)".into()
+        } else {
+            format!("({} bytes, no status word)", response.len())
+        };
+    };
+    let status = Status::from(u16::from_be_bytes([*sw1, *sw2]));
+    if data.is_empty() {
+        return status.to_string();
+    }
+    let shown = Command::parse(command).map_or(Disclosure::Mask, |command| {
+        disclosure::response_data(&command, context)
+    });
+    match shown {
+        Disclosure::Show => format!("{} {status}", hex::encode_upper(data)),
+        Disclosure::Mask => format!("({} data bytes masked) {status}", data.len()),
     }
 }
 
@@ -45,6 +179,7 @@ pub enum ReplayError {
         /// The step (1-based) being sent, or 0.
         step: usize,
         /// What failed.
+        #[source]
         cause: LinkError,
     },
     /// The card's ATR is not the one the transcript was made for.
@@ -61,26 +196,45 @@ pub enum ReplayError {
         received: Vec<u8>,
     },
     /// The card's UID (EF.UID) is not the transcript's.
-    #[error("the card's UID is {}, the transcript is for {}", received.map_or_else(|| "unreadable".to_string(), hex::encode_upper), hex::encode_upper(expected))]
+    #[error("the card's UID is {}, the transcript is for {expected}", received.map_or_else(|| "unreadable".to_string(), |uid| uid.to_string()))]
     UidMismatch {
         /// The transcript's UID.
-        expected: [u8; 8],
+        expected: Uid,
         /// The card's, if it could be read.
-        received: Option<[u8; 8]>,
+        received: Option<Uid>,
     },
     /// A response differs from the expectation.
-    #[error("{}", mismatch(*step, comment.as_deref(), command, expected, received))]
+    #[error(
+        "step {step}{}: unexpected response\n  command   {}\n  expected  {}\n  received  {}",
+        named(comment.as_deref()),
+        exchange.shown_command(),
+        exchange.shown_expectation(expected),
+        exchange.shown_response()
+    )]
     Mismatch {
         /// The step (1-based).
         step: usize,
         /// Its comment.
         comment: Option<String>,
-        /// The command sent.
-        command: Vec<u8>,
-        /// The expectation, as the transcript writes it.
-        expected: String,
-        /// The response received.
-        received: Vec<u8>,
+        /// The expectation.
+        expected: Box<Expectation>,
+        /// The command and the response received.
+        exchange: Box<Exchange>,
+    },
+    /// An unchecked step (a scriptor script) answered an error status word.
+    #[error(
+        "step {step}{}: the card answered an error\n  command   {}\n  received  {}",
+        named(comment.as_deref()),
+        exchange.shown_command(),
+        exchange.shown_response()
+    )]
+    ErrorStatus {
+        /// The step (1-based).
+        step: usize,
+        /// Its comment.
+        comment: Option<String>,
+        /// The command and the response.
+        exchange: Box<Exchange>,
     },
 }
 
@@ -89,10 +243,26 @@ impl ReplayError {
     pub fn step(&self) -> Option<usize> {
         match self {
             ReplayError::Link { step, .. } if *step > 0 => Some(*step),
-            ReplayError::Mismatch { step, .. } => Some(*step),
+            ReplayError::Mismatch { step, .. } | ReplayError::ErrorStatus { step, .. } => {
+                Some(*step)
+            }
             _ => None,
         }
     }
+
+    /// The status word the card answered, for a mismatch or an error status.
+    pub fn status(&self) -> Option<Status> {
+        match self {
+            ReplayError::Mismatch { exchange, .. } | ReplayError::ErrorStatus { exchange, .. } => {
+                exchange.status()
+            }
+            _ => None,
+        }
+    }
+}
+
+fn named(comment: Option<&str>) -> String {
+    comment.map(|c| format!(" ({c})")).unwrap_or_default()
 }
 
 fn at_step(step: usize) -> String {
@@ -104,30 +274,32 @@ fn at_step(step: usize) -> String {
 }
 
 fn hint(received: &[u8], expected: &[u8]) -> &'static str {
-    // The ATR's last historical bytes carry the life cycle (81 xx): say what it means.
-    match (
-        received.len() == expected.len(),
-        received.iter().rev().nth(1),
-    ) {
-        (true, Some(0x05)) => " (the card is already operational: personalized)",
-        (true, Some(0x01)) => " (the card is blank: not pre-initialized)",
+    use vsc_core::card::LifeCycle;
+    match (life_cycle(received), life_cycle(expected)) {
+        (Some(LifeCycle::Operational), Some(_)) => {
+            " (the card is already operational: personalized)"
+        }
+        (Some(LifeCycle::Creation), Some(LifeCycle::Initialisation)) => {
+            " (the card is blank: not pre-initialized)"
+        }
+        (Some(LifeCycle::Initialisation), Some(LifeCycle::Creation)) => {
+            " (the card is pre-initialized: the transcript is for a blank card or a --plain one)"
+        }
         _ => "",
     }
 }
 
-fn mismatch(
-    step: usize,
-    comment: Option<&str>,
-    command: &[u8],
-    expected: &str,
-    received: &[u8],
-) -> String {
-    let name = comment.map(|c| format!(" ({c})")).unwrap_or_default();
-    format!(
-        "step {step}{name}: unexpected response\n  command   {}\n  expected  {expected}\n  received  {}",
-        hex::encode_upper(command),
-        hex::encode_upper(received)
-    )
+/// The life cycle a VSC's ATR advertises; `None` for any other card's ATR.
+pub fn life_cycle(atr: &[u8]) -> Option<vsc_core::card::LifeCycle> {
+    use vsc_core::card::LifeCycle;
+    [
+        LifeCycle::Creation,
+        LifeCycle::Initialisation,
+        LifeCycle::Operational,
+        LifeCycle::Terminated,
+    ]
+    .into_iter()
+    .find(|state| vsc_core::atr::atr(state.byte()) == atr)
 }
 
 /// What a replay reports as it goes.
@@ -142,7 +314,8 @@ pub enum Event<'a> {
         /// Its comment.
         comment: Option<&'a str>,
     },
-    /// A step's response, for steps whose response is not checked (scriptor scripts).
+    /// A step's response, for steps whose response is not checked (scriptor scripts); show it
+    /// through [`describe_response`].
     Unchecked {
         /// The step.
         step: usize,
@@ -153,34 +326,51 @@ pub enum Event<'a> {
     },
 }
 
+/// How unchecked steps (scriptor scripts) are judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unchecked {
+    /// Any status word but `9000` and `61xx` stops the replay.
+    #[default]
+    StopOnError,
+    /// Every response is accepted (`--unchecked`).
+    AcceptAll,
+}
+
+/// Reads the card's UID from EF.UID with plain commands (the personalization channel is not
+/// opened): `None` when the card has no readable EF.UID.
+pub fn read_uid(link: &mut impl CardLink) -> Result<Option<Uid>, LinkError> {
+    let mut response = Vec::new();
+    let mut send = |command: commands::CommandBuf, response: &mut Vec<u8>| {
+        let bytes = command.to_vec().map_err(|_| LinkError::NoResponse)?;
+        link.transmit(&bytes, response)?;
+        if response.is_empty() {
+            return Err(LinkError::NoResponse);
+        }
+        Ok(response.ends_with(&[0x90, 0x00]))
+    };
+    let found = send(commands::select_mf(), &mut response)?
+        && send(commands::select_ef(Fid::EF_UID), &mut response)?
+        && send(commands::read_binary(0, Uid::LEN), &mut response)?;
+    Ok(found
+        .then(|| response.get(..Uid::LEN))
+        .flatten()
+        .filter(|_| response.len() == Uid::LEN + 2)
+        .and_then(|bytes| Uid::try_from(bytes).ok()))
+}
+
 /// Checks that the card is the one `header` names: its ATR and (except for a
 /// pre-initialization transcript, whose card has no UID yet) its UID from EF.UID. Resets the
 /// card afterwards, so the transcript starts from a fresh session.
 pub fn check_card(link: &mut impl CardLink, header: &Header) -> Result<(), ReplayError> {
-    let link_error = |source| ReplayError::Link {
-        step: 0,
-        cause: source,
-    };
-    check_atr(link, header.atr.as_bytes()).map_err(|e| e.at(0))?;
+    let link_error = |cause| ReplayError::Link { step: 0, cause };
+    check_atr(link, header.atr.as_bytes(), 0)?;
     if header.kind == Kind::PreInitialization {
         return Ok(());
     }
-    let mut response = Vec::new();
-    let mut read = |command: &[u8], response: &mut Vec<u8>| -> Result<bool, ReplayError> {
-        link.transmit(command, response).map_err(link_error)?;
-        Ok(response.ends_with(&[0x90, 0x00]))
-    };
-    let uid = if read(&[0x00, 0xA4, 0x00, 0x0C, 0x02, 0x3F, 0x00], &mut response)?
-        && read(&[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x2F, 0x02], &mut response)?
-        && read(&[0x00, 0xB0, 0x00, 0x00, 0x08], &mut response)?
-    {
-        response.get(..8).and_then(|uid| uid.try_into().ok())
-    } else {
-        None
-    };
-    if uid != Some(header.uid.0) {
+    let uid = read_uid(link).map_err(link_error)?;
+    if uid != Some(header.uid) {
         return Err(ReplayError::UidMismatch {
-            expected: header.uid.0,
+            expected: header.uid,
             received: uid,
         });
     }
@@ -188,13 +378,41 @@ pub fn check_card(link: &mut impl CardLink, header: &Header) -> Result<(), Repla
     Ok(())
 }
 
+/// Checks the card's ATR and a UID already read against `header` (the station reads the UID
+/// to find the card's job, before the transcript is known).
+pub fn check_known_card(
+    link: &mut impl CardLink,
+    header: &Header,
+    uid: Uid,
+) -> Result<(), ReplayError> {
+    check_atr(link, header.atr.as_bytes(), 0)?;
+    if uid != header.uid {
+        return Err(ReplayError::UidMismatch {
+            expected: header.uid,
+            received: Some(uid),
+        });
+    }
+    Ok(())
+}
+
 /// Replays every step of `transcript`; `observe` hears of each step as it goes.
 pub fn replay(
     link: &mut impl CardLink,
     transcript: &Transcript,
+    observe: impl FnMut(Event<'_>),
+) -> Result<(), ReplayError> {
+    replay_with(link, transcript, Unchecked::default(), observe)
+}
+
+/// Like [`replay`], judging unchecked steps as `unchecked` says.
+pub fn replay_with(
+    link: &mut impl CardLink,
+    transcript: &Transcript,
+    unchecked: Unchecked,
     mut observe: impl FnMut(Event<'_>),
 ) -> Result<(), ReplayError> {
     let total = transcript.steps.len();
+    let channel = transcript.header.channel;
     let mut response = Vec::with_capacity(512);
     for (index, step) in transcript.steps.iter().enumerate() {
         let number = index + 1;
@@ -205,35 +423,52 @@ pub fn replay(
         });
         match step {
             Step::Reset { kind, .. } => {
-                link.reset(*kind).map_err(|source| ReplayError::Link {
+                link.reset(*kind).map_err(|cause| ReplayError::Link {
                     step: number,
-                    cause: source,
+                    cause,
                 })?;
-                check_atr(link, transcript.header.atr.as_bytes()).map_err(|e| e.at(number))?;
+                check_atr(link, transcript.header.atr.as_bytes(), number)?;
             }
             Step::Command {
                 comment,
                 command,
                 expect,
             } => {
+                let comment = || comment.as_ref().map(|c| c.as_str().to_string());
                 link.transmit(command.as_bytes(), &mut response)
-                    .map_err(|source| ReplayError::Link {
+                    .map_err(|cause| ReplayError::Link {
                         step: number,
-                        cause: source,
+                        cause,
                     })?;
+                if response.is_empty() {
+                    return Err(ReplayError::Link {
+                        step: number,
+                        cause: LinkError::NoResponse,
+                    });
+                }
                 if expect.is_any() {
                     observe(Event::Unchecked {
                         step: number,
                         command: command.as_bytes(),
                         response: &response,
                     });
+                    let exchange = Box::new(Exchange::new(command.as_bytes(), &response, channel));
+                    let failed = exchange.status().is_none_or(|status| {
+                        !matches!(status, Status::Success | Status::MoreData(_))
+                    });
+                    if failed && unchecked == Unchecked::StopOnError {
+                        return Err(ReplayError::ErrorStatus {
+                            step: number,
+                            comment: comment(),
+                            exchange,
+                        });
+                    }
                 } else if !expect.matches(&response) {
                     return Err(ReplayError::Mismatch {
                         step: number,
-                        comment: comment.as_ref().map(|c| c.as_str().to_string()),
-                        command: command.as_bytes().to_vec(),
-                        expected: expect.to_string(),
-                        received: response,
+                        comment: comment(),
+                        expected: Box::new(expect.clone()),
+                        exchange: Box::new(Exchange::new(command.as_bytes(), &response, channel)),
                     });
                 }
             }
@@ -242,130 +477,19 @@ pub fn replay(
     Ok(())
 }
 
-/// An ATR check's failure, placed at a step later.
-struct AtrError(ReplayError);
-
-impl AtrError {
-    fn at(self, step: usize) -> ReplayError {
-        match self.0 {
-            ReplayError::Link { cause, .. } => ReplayError::Link { step, cause },
-            other => other,
-        }
-    }
-}
-
-fn check_atr(link: &mut impl CardLink, expected: &[u8]) -> Result<(), AtrError> {
-    let received = link.atr().map_err(|source| {
-        AtrError(ReplayError::Link {
-            step: 0,
-            cause: source,
-        })
-    })?;
+fn check_atr(link: &mut impl CardLink, expected: &[u8], step: usize) -> Result<(), ReplayError> {
+    let received = link
+        .atr()
+        .map_err(|cause| ReplayError::Link { step, cause })?;
     if received == expected {
         Ok(())
     } else {
-        Err(AtrError(ReplayError::AtrMismatch {
+        Err(ReplayError::AtrMismatch {
             expected: expected.to_vec(),
             received,
-        }))
-    }
-}
-
-impl fmt::Debug for AtrError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        })
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use vsc_core::card::{Card, LifeCycle};
-    use vsc_core::transcript::{
-        Atr, Channel, CommandApdu, Comment, Expectation, ProfileId, ProfileRef, Uid,
-    };
-
-    /// The sample card's making as a transcript of `kind`, all answers `9000`.
-    fn sample_transcript(kind: Kind) -> Transcript {
-        let steps = vsc_core::sample::script()
-            .into_iter()
-            .map(|(what, command)| Step::Command {
-                comment: Some(Comment::new(what).unwrap()),
-                command: CommandApdu::new(command).unwrap(),
-                expect: Expectation::exact(vec![0x90, 0x00]).unwrap(),
-            })
-            .collect();
-        Transcript {
-            header: Header {
-                kind,
-                uid: Uid(vsc_core::sample::UID),
-                atr: Atr::new(Card::blank().atr()).unwrap(),
-                profile: Some(ProfileRef {
-                    id: ProfileId::new("sample").unwrap(),
-                    version: 1,
-                }),
-                channel: Channel::Plain,
-                extensions: Vec::new(),
-            },
-            steps,
-        }
-    }
-
-    #[test]
-    fn a_transcript_replays_and_then_the_card_is_refused() {
-        let transcript = sample_transcript(Kind::PreInitialization);
-        let mut link = CardOsLink::new(Card::blank());
-        check_card(&mut link, &transcript.header).unwrap();
-        let mut seen = 0;
-        replay(&mut link, &transcript, |event| {
-            if let Event::Step { step, total, .. } = event {
-                seen = step;
-                assert_eq!(total, transcript.steps.len());
-            }
-        })
-        .unwrap();
-        assert_eq!(seen, transcript.steps.len());
-        assert_eq!(link.card().state().life_cycle, LifeCycle::Operational);
-        let error = check_card(&mut link, &transcript.header).unwrap_err();
-        assert!(error.to_string().contains("already operational"), "{error}");
-    }
-
-    #[test]
-    fn the_first_mismatch_stops_and_names_the_step() {
-        let mut transcript = sample_transcript(Kind::PreInitialization);
-        if let Step::Command { expect, .. } = &mut transcript.steps[4] {
-            *expect = Expectation::exact(vec![0x6A, 0x82]).unwrap();
-        }
-        let mut link = CardOsLink::new(Card::blank());
-        let error = replay(&mut link, &transcript, |_| {}).unwrap_err();
-        assert_eq!(error.step(), Some(5));
-        let text = error.to_string();
-        assert!(
-            text.starts_with("step 5 (create EF 5001 (holder name)): unexpected response"),
-            "{text}"
-        );
-        assert!(
-            text.contains("expected  6A82") && text.contains("received  9000"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn the_uid_is_checked() {
-        let mut transcript = sample_transcript(Kind::Personalization);
-        let mut card = vsc_core::sample::card();
-        transcript.header.atr = Atr::new(card.atr()).unwrap();
-        let mut link = CardOsLink::new(card);
-        check_card(&mut link, &transcript.header).unwrap();
-        transcript.header.uid = Uid([9; 8]);
-        card = link.into_card();
-        let error = check_card(&mut CardOsLink::new(card), &transcript.header).unwrap_err();
-        assert_eq!(
-            error,
-            ReplayError::UidMismatch {
-                expected: [9; 8],
-                received: Some(vsc_core::sample::UID)
-            }
-        );
-    }
-}
+mod tests;

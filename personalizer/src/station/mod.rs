@@ -1,50 +1,76 @@
 //! The personalization station: one task per reader, concurrently. Each waits for a card,
-//! reads its UID, claims the card's job in the store, replays its personalization transcript,
-//! reads the clear side back and compares it with the VSC image, marks the card personalized
-//! and appends an audit record; then waits for the card's removal and the next one.
+//! reads its UID, claims the card's job in the store under a lease, replays its
+//! personalization transcript (signed by data preparation, checked against the trusted
+//! verification keys), reads the clear side back and compares it with the VSC image, marks the
+//! card personalized and appends an audit record; then waits for the card's removal and the
+//! next one.
 //!
-//! A card whose UID is unknown, already personalized or claimed by another task is refused: no
-//! card is ever personalized twice. A card pulled mid-replay leaves its job failed at that
-//! step; every step before the activation is idempotent, so a retry replays from the first.
+//! A card whose UID is unknown, already personalized or claimed by another station under a
+//! lease that has not ended is refused: no card is ever personalized twice. A card pulled
+//! mid-replay leaves its job failed at that step; every step before the activation is
+//! idempotent, so a retry replays from the first. A card interrupted at or after its last step
+//! is operational: when its read-back equals its prepared image, it is confirmed personalized.
 
+mod attempt;
 mod readback;
 
 use std::ffi::CString;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use pcsc::{Context, ReaderState, Scope, State};
-use vsc_core::crypto::{MasterKey, SealKey, SealedArea};
-use vsc_core::image;
-use vsc_core::transcript::{Header, Kind, Transcript};
+use vsc_core::crypto::MasterKey;
 
+pub use attempt::{Attempt, Failure, Unreadable};
 pub use readback::{ReadbackError, compare_clear_side};
 
-use crate::replay::{self, CardLink, LinkError, PcscLink, ReplayError};
+use crate::replay::Trust;
 use crate::store::{
-    AuditRecord, ClaimRefused, Ending, SqliteStore, Store, StoreError, StoredCard,
-    StoredTranscript, Uid, now,
+    self, Access, AuditRecord, Claimant, OpenOptions, Store, StoreError, StoreLocation, Uid, now,
 };
 
 /// How often a waiting task looks at the shutdown flag.
 const POLL: Duration = Duration::from_millis(250);
-/// How many more times a task tries to connect to a card that is not ready.
-const CONNECT_TRIES: u32 = 8;
 
 /// What a station is.
 #[derive(Debug)]
 pub struct Config {
     /// The store (each reader task opens its own connection).
-    pub store: PathBuf,
-    /// The station's name in claims and the audit log.
+    pub store: StoreLocation,
+    /// How to open it (lock timeout, who hears lock waits); it must exist.
+    pub store_options: OpenOptions,
+    /// The station's id in claims and the audit log.
     pub station: String,
+    /// The machine's name, for the audit log.
+    pub host: String,
     /// The readers to serve.
     pub readers: Vec<CString>,
     /// Personalize the cards present now, then stop.
     pub once: bool,
     /// The issuer key, to open sealed (plain) personalization transcripts.
     pub master: Option<MasterKey>,
+    /// Which transcripts may be replayed.
+    pub trust: Trust,
+    /// How long a claim lasts unless renewed (a task renews it while it works on the card).
+    pub lease: Duration,
+}
+
+impl Config {
+    /// A configuration for `readers` with the defaults: the store at `store`, lease
+    /// [`store::DEFAULT_LEASE`], no issuer key.
+    pub fn new(store: StoreLocation, station: &str, readers: Vec<CString>, trust: Trust) -> Config {
+        Config {
+            store,
+            store_options: OpenOptions::new(Access::Existing),
+            station: station.to_string(),
+            host: host_name(),
+            readers,
+            once: false,
+            master: None,
+            trust,
+            lease: store::DEFAULT_LEASE,
+        }
+    }
 }
 
 /// What a reader task reports.
@@ -55,7 +81,7 @@ pub enum Event<'a> {
         /// The reader.
         reader: &'a str,
         /// The card.
-        uid: Option<Uid>,
+        uid: Uid,
     },
     /// Replaying: step of total.
     Step {
@@ -66,14 +92,18 @@ pub enum Event<'a> {
         /// How many.
         total: usize,
     },
-    /// A card is done (or refused, or failed): the audit record written.
+    /// A card is done: personalized, confirmed, failed, refused or unreadable; the audit
+    /// record written, if there is one.
     Done {
         /// The reader.
         reader: &'a str,
-        /// The audit record.
-        record: &'a AuditRecord,
-        /// Why it failed or was refused.
-        problem: Option<String>,
+        /// How it went.
+        attempt: &'a Attempt,
+        /// What the audit log got (none for an unreadable card or a store that could not be
+        /// reached).
+        record: Option<&'a AuditRecord>,
+        /// How long it took.
+        elapsed: Duration,
     },
     /// The task is waiting for the card to be removed.
     RemoveCard {
@@ -85,15 +115,31 @@ pub enum Event<'a> {
 /// What a station run did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
-    /// Cards personalized.
+    /// Cards personalized (confirmed ones included).
     pub personalized: u64,
-    /// Cards that failed.
+    /// Of those, cards found already personalized and confirmed by their read-back.
+    pub confirmed: u64,
+    /// Cards that failed (or whose ending the store could not take).
     pub failed: u64,
-    /// Cards refused.
+    /// Cards refused (unknown, already personalized, claimed elsewhere, unreadable).
     pub refused: u64,
 }
 
-/// What stops a reader task.
+impl Summary {
+    fn add(&mut self, other: Summary) {
+        self.personalized += other.personalized;
+        self.confirmed += other.confirmed;
+        self.failed += other.failed;
+        self.refused += other.refused;
+    }
+
+    /// Whether every card was personalized.
+    pub fn all_done(&self) -> bool {
+        self.failed == 0 && self.refused == 0
+    }
+}
+
+/// What stops a station.
 #[derive(Debug, thiserror::Error)]
 pub enum StationError {
     /// PC/SC failed outside a card's personalization.
@@ -102,6 +148,7 @@ pub enum StationError {
         /// The reader.
         reader: String,
         /// What failed.
+        #[source]
         error: pcsc::Error,
     },
     /// The store failed.
@@ -110,8 +157,18 @@ pub enum StationError {
         /// The reader.
         reader: String,
         /// What failed.
+        #[source]
         error: StoreError,
     },
+    /// A reader task panicked: its cards' fate is unknown, so the station fails.
+    #[error("{reader}: the reader task stopped unexpectedly (a bug): check its card in the store")]
+    Panicked {
+        /// The reader.
+        reader: String,
+    },
+    /// No reader to serve.
+    #[error("no reader to serve")]
+    NoReaders,
 }
 
 /// A station: one task per reader, each with its own PC/SC context and store connection, kept
@@ -125,6 +182,9 @@ pub struct Station {
 impl Station {
     /// Opens the readers' tasks: a PC/SC context and a store connection each.
     pub fn open(config: Config) -> Result<Station, StationError> {
+        if config.readers.is_empty() {
+            return Err(StationError::NoReaders);
+        }
         let tasks = config
             .readers
             .iter()
@@ -145,21 +205,39 @@ impl Station {
             let running: Vec<_> = self
                 .tasks
                 .iter_mut()
-                .map(|task| scope.spawn(move || task.run(config, shutdown, report)))
+                .map(|task| {
+                    let reader = task.name.clone();
+                    (
+                        reader,
+                        scope.spawn(move || task.run(config, shutdown, report)),
+                    )
+                })
                 .collect();
             running
                 .into_iter()
-                .map(|t| t.join().unwrap_or_else(|_| Ok(Summary::default())))
+                .map(|(reader, task)| {
+                    task.join().unwrap_or_else(|_| {
+                        // The others finish their cards; the run still fails.
+                        shutdown.store(true, Ordering::Relaxed);
+                        Err(StationError::Panicked { reader })
+                    })
+                })
                 .collect()
         });
         let mut total = Summary::default();
+        let mut first_error = None;
         for result in results {
-            let summary = result?;
-            total.personalized += summary.personalized;
-            total.failed += summary.failed;
-            total.refused += summary.refused;
+            match result {
+                Ok(summary) => total.add(summary),
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
         }
-        Ok(total)
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(total),
+        }
     }
 }
 
@@ -172,9 +250,13 @@ pub fn run(
     Station::open(config)?.run(shutdown, report)
 }
 
-/// Every reader pcscd knows.
-pub fn all_readers() -> Result<Vec<CString>, pcsc::Error> {
-    Context::establish(Scope::User)?.list_readers_owned()
+/// The machine's host name, the station's default id.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "station".to_string())
 }
 
 /// One reader's task and its state.
@@ -182,7 +264,7 @@ struct ReaderTask {
     reader: CString,
     name: String,
     context: Context,
-    store: SqliteStore,
+    store: Box<dyn Store>,
     summary: Summary,
 }
 
@@ -213,10 +295,12 @@ impl ReaderTask {
             reader: name.clone(),
             error,
         })?;
-        let store = SqliteStore::open(&config.store).map_err(|error| StationError::Store {
-            reader: name.clone(),
-            error,
-        })?;
+        let store = store::open(&config.store, &config.store_options)
+            .map_err(|error| StationError::Store {
+                reader: name.clone(),
+                error,
+            })?
+            .store;
         Ok(ReaderTask {
             reader,
             name,
@@ -275,15 +359,14 @@ impl ReaderTask {
 
     /// Whether a card is in the reader, waiting at most `timeout` for a change.
     fn card_present(&self, timeout: Duration) -> Result<bool, StationError> {
+        let pcsc = |error| StationError::Pcsc {
+            reader: self.name.clone(),
+            error,
+        };
         let mut states = [ReaderState::new(self.reader.clone(), State::UNAWARE)];
         match self.context.get_status_change(Duration::ZERO, &mut states) {
             Ok(()) | Err(pcsc::Error::Timeout) => {}
-            Err(error) => {
-                return Err(StationError::Pcsc {
-                    reader: self.name.clone(),
-                    error,
-                });
-            }
+            Err(error) => return Err(pcsc(error)),
         }
         let present = |s: &ReaderState| {
             s.event_state().contains(State::PRESENT) && !s.event_state().contains(State::MUTE)
@@ -294,14 +377,11 @@ impl ReaderTask {
         states[0].sync_current_state();
         match self.context.get_status_change(timeout, &mut states) {
             Ok(()) | Err(pcsc::Error::Timeout) => Ok(present(&states[0])),
-            Err(error) => Err(StationError::Pcsc {
-                reader: self.name.clone(),
-                error,
-            }),
+            Err(error) => Err(pcsc(error)),
         }
     }
 
-    /// One card: read its UID, claim, replay, read back, record.
+    /// One card: attempt it, record the ending, report.
     fn personalize(
         &mut self,
         config: &Config,
@@ -309,225 +389,63 @@ impl ReaderTask {
     ) -> Result<(), StationError> {
         let started_at = now();
         let started = Instant::now();
-        let by = format!("{}/{}", config.station, self.name);
-        let outcome = self.attempt(config, &by, report);
-        let store_error = |error| StationError::Store {
-            reader: self.name.clone(),
-            error,
-        };
-        let (uid, digest, ending, problem) = match outcome {
-            Attempt::Unreadable(problem) => {
-                (Uid([0; 8]), String::new(), Ending::Refused, Some(problem))
-            }
-            Attempt::Refused(uid, refusal) => (
-                uid,
-                String::new(),
-                Ending::Refused,
-                Some(refusal.to_string()),
-            ),
-            Attempt::Failed {
-                uid,
-                digest,
-                step,
-                problem,
-            } => {
-                let ending = Ending::Failed {
-                    step: step.map(|s| s as u32),
-                    reason: problem.clone(),
-                };
-                (uid, digest, ending, Some(problem))
-            }
-            Attempt::Personalized { uid, digest } => (uid, digest, Ending::Personalized, None),
-        };
-        let (result, failed_step) = match &ending {
-            Ending::Personalized => {
-                self.summary.personalized += 1;
-                ("personalized", None)
-            }
-            Ending::Failed { step, .. } => {
-                self.summary.failed += 1;
-                ("failed", *step)
-            }
-            Ending::Refused => {
-                self.summary.refused += 1;
-                ("refused", None)
-            }
-        };
-        let record = AuditRecord {
-            uid,
-            reader: self.name.clone(),
+        let claimant = Claimant {
             station: config.station.clone(),
-            transcript_digest: digest,
-            result: result.to_string(),
-            failed_step,
-            started_at,
-            duration_ms: started.elapsed().as_millis() as u64,
+            host: config.host.clone(),
+            reader: self.name.clone(),
         };
-        self.store
-            .finish_attempt(&ending, &record)
-            .map_err(store_error)?;
+        let mut attempt = attempt::run(
+            &self.reader,
+            &self.name,
+            &self.context,
+            self.store.as_mut(),
+            config,
+            &claimant,
+            report,
+        );
+        let mut record = attempt.audit_record(&claimant, started_at, started.elapsed());
+        if let Some(audit) = &record {
+            match self.store.finish_attempt(audit) {
+                Ok(()) => {}
+                // The store stays unreachable past the lock timeout, or the claim was taken
+                // over: the card's ending is not recorded; its claim (still this station's)
+                // makes the next attempt recognize it.
+                Err(error)
+                    if error.is_lock_timeout()
+                        || matches!(error.kind(), store::StoreErrorKind::ClaimLost(_)) =>
+                {
+                    attempt = Attempt::NotRecorded {
+                        uid: audit.uid,
+                        previous: Box::new(attempt),
+                        error,
+                    };
+                    record = None;
+                }
+                Err(error) => {
+                    return Err(StationError::Store {
+                        reader: self.name.clone(),
+                        error,
+                    });
+                }
+            }
+        }
+        match &attempt {
+            Attempt::Personalized { .. } => self.summary.personalized += 1,
+            Attempt::Confirmed { .. } => {
+                self.summary.personalized += 1;
+                self.summary.confirmed += 1;
+            }
+            Attempt::Failed { .. }
+            | Attempt::StoreUnavailable { .. }
+            | Attempt::NotRecorded { .. } => self.summary.failed += 1,
+            Attempt::Refused { .. } | Attempt::Unreadable(_) => self.summary.refused += 1,
+        }
         report(Event::Done {
             reader: &self.name,
-            record: &record,
-            problem,
+            attempt: &attempt,
+            record: record.as_ref(),
+            elapsed: started.elapsed(),
         });
         Ok(())
     }
-
-    fn attempt(
-        &mut self,
-        config: &Config,
-        by: &str,
-        report: &(dyn Fn(Event<'_>) + Sync),
-    ) -> Attempt {
-        // A card just inserted may still be settling (pcscd sees the insertion, the reset, a
-        // bounce): try a few times before giving up on it.
-        let mut tries = 0;
-        let (mut card, uid) = loop {
-            match self.open_card() {
-                Ok(opened) => break opened,
-                Err(_) if tries < CONNECT_TRIES => {
-                    tries += 1;
-                    std::thread::sleep(POLL);
-                }
-                Err(problem) => return Attempt::Unreadable(problem),
-            }
-        };
-        let mut link = PcscLink::exclusive(&mut card);
-        report(Event::Inserted {
-            reader: &self.name,
-            uid: Some(uid),
-        });
-        let stored = match self.store.claim(uid, by) {
-            Ok(Ok(stored)) => stored,
-            Ok(Err(refusal)) => return Attempt::Refused(uid, refusal),
-            Err(error) => return Attempt::Unreadable(format!("store: {error}")),
-        };
-        let digest = stored.card.perso_digest.clone();
-        let failed = |step: Option<usize>, problem: String| Attempt::Failed {
-            uid,
-            digest: digest.clone(),
-            step,
-            problem,
-        };
-        let transcript = match transcript(config, &stored) {
-            Ok(transcript) => transcript,
-            Err(problem) => return failed(None, problem),
-        };
-        let steps = transcript.steps.len();
-        // The card was reset when connected and its UID is known: check both against the
-        // header, then replay (plain commands since the reset left the channel unopened).
-        let replayed = check_header(&mut link, &transcript.header, uid).and_then(|()| {
-            replay::replay(&mut link, &transcript, |event| {
-                if let replay::Event::Step { step, total, .. } = event {
-                    report(Event::Step {
-                        reader: &self.name,
-                        step,
-                        total,
-                    });
-                }
-            })
-        });
-        if let Err(error) = replayed {
-            return failed(error.step(), error.to_string());
-        }
-        // Read the clear side back, as any application sees it.
-        let readback = image::read_clear(&stored.card.image)
-            .map_err(|e| e.to_string())
-            .and_then(|view| compare_clear_side(&mut link, &view.fs).map_err(|e| e.to_string()));
-        if let Err(problem) = readback {
-            return failed(Some(steps), problem);
-        }
-        let _ = link.end();
-        Attempt::Personalized { uid, digest }
-    }
-
-    /// Connects to the card exclusively and reads its UID.
-    fn open_card(&self) -> Result<(pcsc::Card, Uid), String> {
-        let mut card =
-            replay::connect_exclusive(&self.context, &self.reader).map_err(|e| e.to_string())?;
-        let uid = read_uid(&mut PcscLink::exclusive(&mut card)).map_err(|e| e.to_string())?;
-        match uid {
-            Some(uid) => Ok((card, uid)),
-            None => Err("the card has no readable EF.UID".into()),
-        }
-    }
-}
-
-/// The card's personalization transcript, opened if sealed.
-fn transcript(config: &Config, stored: &StoredCard) -> Result<Transcript, String> {
-    let text = match &stored.card.perso {
-        StoredTranscript::Clear(text) => text.clone(),
-        StoredTranscript::Sealed(sealed) => {
-            let master = config.master.as_ref().ok_or("the personalization transcript is sealed (plain mode): the station needs --key-file")?;
-            let uid = stored.card.uid.0;
-            let opened = SealKey::derive(master, SealedArea::Transcript, &uid)
-                .open(
-                    &crate::prepare::transcript_aad(Kind::Personalization, &uid),
-                    sealed,
-                )
-                .map_err(|_| {
-                    "the sealed transcript does not open with this issuer key".to_string()
-                })?;
-            String::from_utf8_lossy(&opened).into_owned()
-        }
-    };
-    Transcript::parse(&text).map_err(|e| format!("the stored transcript: {e}"))
-}
-
-/// How one card went.
-enum Attempt {
-    Unreadable(String),
-    Refused(Uid, ClaimRefused),
-    Failed {
-        uid: Uid,
-        digest: String,
-        step: Option<usize>,
-        problem: String,
-    },
-    Personalized {
-        uid: Uid,
-        digest: String,
-    },
-}
-
-/// Checks the card's ATR and UID against what the transcript was made for.
-fn check_header(link: &mut impl CardLink, header: &Header, uid: Uid) -> Result<(), ReplayError> {
-    let atr = link
-        .atr()
-        .map_err(|cause| ReplayError::Link { step: 0, cause })?;
-    if atr != header.atr.as_bytes() {
-        return Err(ReplayError::AtrMismatch {
-            expected: header.atr.as_bytes().to_vec(),
-            received: atr,
-        });
-    }
-    if uid.0 != header.uid.0 {
-        return Err(ReplayError::UidMismatch {
-            expected: header.uid.0,
-            received: Some(uid.0),
-        });
-    }
-    Ok(())
-}
-
-/// The UID from EF.UID (plain commands: the personalization channel is not opened).
-fn read_uid(link: &mut impl CardLink) -> Result<Option<Uid>, ReplayError> {
-    let error = |cause: LinkError| ReplayError::Link { step: 0, cause };
-    let mut response = Vec::new();
-    let mut uid = None;
-    link.transmit(&[0x00, 0xA4, 0x00, 0x0C, 0x02, 0x3F, 0x00], &mut response)
-        .map_err(error)?;
-    link.transmit(&[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x2F, 0x02], &mut response)
-        .map_err(error)?;
-    if response == [0x90, 0x00] {
-        link.transmit(&[0x00, 0xB0, 0x00, 0x00, 0x08], &mut response)
-            .map_err(error)?;
-        if let [data @ .., 0x90, 0x00] = response.as_slice()
-            && let Ok(bytes) = <[u8; 8]>::try_from(data)
-        {
-            uid = Some(Uid(bytes));
-        }
-    }
-    Ok(uid)
 }

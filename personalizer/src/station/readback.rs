@@ -1,6 +1,8 @@
 //! Reading a personalized card's clear side back (EF.UID, EF.DIR, DF.PUBLIC's EFs and data
 //! objects) and comparing it with the VSC image that preparation made.
 
+use vsc_core::apdu::Status;
+use vsc_core::commands::{self, CommandBuf};
 use vsc_core::fs::{Df, EfBody, Fid, FileSystem, Node};
 
 use crate::replay::{CardLink, LinkError};
@@ -11,13 +13,13 @@ pub enum ReadbackError {
     /// The card could not be read.
     #[error("reading back: {0}")]
     Link(#[from] LinkError),
-    /// The card answered an error status.
-    #[error("reading back {what}: the card answered {status:04X}")]
+    /// The card answered an error status (or none).
+    #[error("reading back {what}: the card answered {}", status.map_or_else(|| "nothing".to_string(), |s| s.to_string()))]
     Status {
         /// What was read.
         what: String,
         /// The status word.
-        status: u16,
+        status: Option<Status>,
     },
     /// The card holds something else than the image.
     #[error("reading back {what}: the card differs from the VSC image")]
@@ -64,7 +66,7 @@ fn compare_df(
                         for (i, record) in file.records.iter().enumerate() {
                             let read = command(
                                 link,
-                                &[0x00, 0xB2, (i + 1) as u8, 0x04, 0x00],
+                                &commands::read_record((i + 1) as u8, None, 256),
                                 &format!("{what} record {}", i + 1),
                             )?;
                             equal &= read == *record;
@@ -83,8 +85,7 @@ fn compare_df(
         select_path(link, path, "a DF")?;
         for (tag, value) in &df.data_objects {
             let what = format!("data object {:X}", tag.value());
-            let [p1, p2] = tag.value().to_be_bytes();
-            let read = command(link, &[0x00, 0xCA, p1, p2, 0x00], &what)?;
+            let read = command(link, &commands::get_data(tag.value(), 256), &what)?;
             if read != *value {
                 return Err(ReadbackError::Differs { what });
             }
@@ -96,14 +97,11 @@ fn compare_df(
 
 /// SELECT by path from the MF (the MF itself for an empty path).
 fn select_path(link: &mut impl CardLink, path: &[Fid], what: &str) -> Result<(), ReadbackError> {
-    let mut select = if path.is_empty() {
-        vec![0x00, 0xA4, 0x00, 0x0C, 0x02, 0x3F, 0x00]
+    let select = if path.is_empty() {
+        commands::select_mf()
     } else {
-        vec![0x00, 0xA4, 0x08, 0x0C, (2 * path.len()) as u8]
+        commands::select_path(path)
     };
-    for fid in path {
-        select.extend_from_slice(&fid.to_bytes());
-    }
     command(link, &select, what).map(|_| ())
 }
 
@@ -112,7 +110,10 @@ fn select_path(link: &mut impl CardLink, path: &[Fid], what: &str) -> Result<(),
 fn read_binary(link: &mut impl CardLink, len: usize, what: &str) -> Result<Vec<u8>, ReadbackError> {
     if len > 256 {
         let mut response = Vec::new();
-        link.transmit(&[0x00, 0xB0, 0x00, 0x00, 0x00, 0x00, 0x00], &mut response)?;
+        let all = commands::read_binary(0, 65_536)
+            .to_vec()
+            .map_err(|_| LinkError::NoResponse)?;
+        link.transmit(&all, &mut response)?;
         if let [data @ .., 0x90, 0x00] = response.as_slice()
             && data.len() == len
         {
@@ -123,8 +124,7 @@ fn read_binary(link: &mut impl CardLink, len: usize, what: &str) -> Result<Vec<u
     while out.len() < len {
         let offset = out.len() as u16;
         let chunk = (len - out.len()).min(256);
-        let [hi, lo] = offset.to_be_bytes();
-        let data = command(link, &[0x00, 0xB0, hi, lo, (chunk & 0xFF) as u8], what)?;
+        let data = command(link, &commands::read_binary(offset, chunk), what)?;
         if data.is_empty() {
             break;
         }
@@ -134,18 +134,23 @@ fn read_binary(link: &mut impl CardLink, len: usize, what: &str) -> Result<Vec<u
 }
 
 /// Sends a command and returns its data, `9000` required.
-fn command(link: &mut impl CardLink, apdu: &[u8], what: &str) -> Result<Vec<u8>, ReadbackError> {
+fn command(
+    link: &mut impl CardLink,
+    command: &CommandBuf,
+    what: &str,
+) -> Result<Vec<u8>, ReadbackError> {
+    let apdu = command.to_vec().map_err(|_| LinkError::NoResponse)?;
     let mut response = Vec::new();
-    link.transmit(apdu, &mut response)?;
+    link.transmit(&apdu, &mut response)?;
     match response.as_slice() {
         [data @ .., 0x90, 0x00] => Ok(data.to_vec()),
         [.., sw1, sw2] => Err(ReadbackError::Status {
             what: what.to_string(),
-            status: u16::from_be_bytes([*sw1, *sw2]),
+            status: Some(Status::from(u16::from_be_bytes([*sw1, *sw2]))),
         }),
         _ => Err(ReadbackError::Status {
             what: what.to_string(),
-            status: 0,
+            status: None,
         }),
     }
 }

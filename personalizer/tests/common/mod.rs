@@ -30,9 +30,14 @@ pub struct StubDeriver;
 pub const DERIVED_FILL: u8 = 0xD7;
 
 impl KeyDeriver for StubDeriver {
-    fn derive_key(&self, uid: &[u8; 8], reference: KeyRef, algorithm: KeyAlgorithm) -> SecretBytes {
+    fn derive_key(
+        &self,
+        uid: vsc_core::Uid,
+        reference: KeyRef,
+        algorithm: KeyAlgorithm,
+    ) -> SecretBytes {
         let mut value = vec![DERIVED_FILL ^ reference.value(); algorithm.key_len()];
-        value[..8].copy_from_slice(uid);
+        value[..8].copy_from_slice(uid.bytes());
         SecretBytes::new(&value)
     }
 }

@@ -70,13 +70,15 @@ pub enum TranscriptError {
         line: usize,
     },
     /// The first line is not `VSC-TRANSCRIPT <version>`.
-    #[error("line {line}: not a VSC transcript (the first line must be `VSC-TRANSCRIPT 1`)")]
+    #[error(
+        "line {line}: not a VSC transcript (the first line must be `VSC-TRANSCRIPT 1` or `VSC-TRANSCRIPT 2`)"
+    )]
     BadMagic {
         /// The line (always 1).
         line: usize,
     },
     /// A format version this reader does not know.
-    #[error("line {line}: format version {version} is not supported (this reader knows 1)")]
+    #[error("line {line}: format version {version} is not supported (this reader knows 1 and 2)")]
     UnsupportedVersion {
         /// The line (always 1).
         line: usize,
@@ -257,10 +259,22 @@ pub enum TranscriptError {
         /// The digest of the text above the trailer.
         computed: Digest,
     },
-    /// Anything after the trailer.
-    #[error("line {line}: content after the sha256 trailer")]
+    /// Anything after the trailer (after the signature, in version 2).
+    #[error("line {line}: content after the end of the transcript")]
     TrailingContent {
         /// The first line after the trailer.
+        line: usize,
+    },
+    /// A version-2 transcript without its signature line after the trailer.
+    #[error("line {line}: the signature line is missing (version 2 transcripts are signed)")]
+    SignatureMissing {
+        /// The line after the trailer.
+        line: usize,
+    },
+    /// A signature line that is not `ed25519 <key id> <signature>`.
+    #[error("line {line}: a signature line is `ed25519 <16 hex digits> <128 hex digits>`")]
+    BadSignatureLine {
+        /// The line.
         line: usize,
     },
 }
@@ -296,7 +310,9 @@ impl TranscriptError {
             | DigestMissing { line }
             | DigestLength { line, .. }
             | DigestMismatch { line, .. }
-            | TrailingContent { line } => *line,
+            | TrailingContent { line }
+            | SignatureMissing { line }
+            | BadSignatureLine { line } => *line,
         }
     }
 }

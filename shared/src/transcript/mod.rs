@@ -5,7 +5,9 @@
 //! [`Transcript::encode_into`]) ending in a SHA-256 trailer, and [`Transcript::parse`] accepts
 //! exactly that text back. [`TranscriptWriter`] writes one step at a time for recordings;
 //! [`Transcript::recover`] reads a recording cut off before its trailer. [`to_scriptor`] and
-//! [`from_scriptor`] convert to and from pcsc-tools' `scriptor` scripts.
+//! [`from_scriptor`] convert to and from pcsc-tools' `scriptor` scripts. Version 2 adds an
+//! Ed25519 signature line by the issuer's preparation key ([`Transcript::encode_signed`],
+//! [`Document::verify`]).
 
 mod error;
 mod expectation;
@@ -14,6 +16,7 @@ mod hexdigits;
 mod parse;
 mod print;
 mod scriptor;
+mod signature;
 mod step;
 mod writer;
 
@@ -22,7 +25,11 @@ use std::fmt;
 pub use error::{Inconsistency, TranscriptError, ValueError, WriteError};
 pub use expectation::Expectation;
 pub use header::{Atr, Channel, Extension, Header, Kind, ProfileId, ProfileRef, Uid};
-pub use scriptor::{ScriptorError, from_scriptor, to_scriptor};
+pub use scriptor::{ScriptorError, ScriptorHeader, from_scriptor, scriptor_header, to_scriptor};
+pub use signature::{
+    Document, KeyFileError, KeyId, PREPARATION_KEY_LABEL, PreparationKey, SIGNED_PREFIX, Signature,
+    SignatureError, VerifyKey,
+};
 pub use step::{CommandApdu, Comment, ResetKind, Step};
 pub use writer::TranscriptWriter;
 

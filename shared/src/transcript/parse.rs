@@ -3,7 +3,8 @@
 
 use super::expectation::ExpectationFault;
 use super::hexdigits::{self, HexFault};
-use super::print::{self, MAGIC_LINE};
+use super::print::{self, MAGIC_LINE, MAGIC_LINE_SIGNED};
+use super::signature::Signature;
 use super::{
     Atr, Channel, CommandApdu, Comment, Digest, Expectation, Extension, Header, Kind, ProfileRef,
     Recovered, Step, Transcript, TranscriptError, Uid, Unfinished,
@@ -19,7 +20,20 @@ pub(super) enum Mode {
     MaybeUnfinished,
 }
 
+/// What a parse found beyond the transcript: its format version, and for a finished one its
+/// digest and (version 2) its signature line.
+pub(super) struct Parsed {
+    pub(super) recovered: Recovered,
+    pub(super) version: u8,
+    pub(super) digest: Option<Digest>,
+    pub(super) signature: Option<Signature>,
+}
+
 pub(super) fn parse(text: &str, mode: Mode) -> Result<Recovered, TranscriptError> {
+    parse_full(text, mode).map(|parsed| parsed.recovered)
+}
+
+pub(super) fn parse_full(text: &str, mode: Mode) -> Result<Parsed, TranscriptError> {
     let mut lines = Lines {
         text,
         pos: 0,
@@ -27,13 +41,19 @@ pub(super) fn parse(text: &str, mode: Mode) -> Result<Recovered, TranscriptError
         mode,
         has_cr: text.as_bytes().contains(&b'\r'),
     };
-    let header = parse_header(&mut lines)?;
+    let (header, version) = parse_header(&mut lines)?;
+    let unfinished = |recovered| Parsed {
+        recovered,
+        version,
+        digest: None,
+        signature: None,
+    };
     let mut steps = Vec::new();
     // The comment line waiting for its step.
     let mut pending: Option<(Line<'_>, Comment)> = None;
     loop {
         let Some(line) = lines.next()? else {
-            return end_without_trailer(text, mode, &lines, header, steps, pending);
+            return end_without_trailer(text, mode, &lines, header, steps, pending).map(unfinished);
         };
         match classify(&line)? {
             StepLine::Comment(text) => {
@@ -50,7 +70,7 @@ pub(super) fn parse(text: &str, mode: Mode) -> Result<Recovered, TranscriptError
                 let Some(response) = lines.next()? else {
                     if mode == Mode::MaybeUnfinished {
                         let start = pending.as_ref().map_or(line.start, |(c, _)| c.start);
-                        return Ok(unfinished(text, start, header, steps));
+                        return Ok(unfinished(unfinished_at(text, start, header, steps)));
                     }
                     return Err(TranscriptError::CommandWithoutExpectation { line: line.number });
                 };
@@ -76,13 +96,20 @@ pub(super) fn parse(text: &str, mode: Mode) -> Result<Recovered, TranscriptError
                         line: comment.number,
                     });
                 }
-                check_trailer(text, &line, digest)?;
-                if lines.next_raw().is_some() {
-                    return Err(TranscriptError::TrailingContent {
-                        line: line.number + 1,
-                    });
+                let digest = check_trailer(text, &line, digest)?;
+                let signature = match version {
+                    1 => None,
+                    _ => Some(parse_signature(&mut lines, line.number)?),
+                };
+                if let Some((extra, _)) = lines.next_raw() {
+                    return Err(TranscriptError::TrailingContent { line: extra.number });
                 }
-                return Ok(Recovered::Finished(Transcript { header, steps }));
+                return Ok(Parsed {
+                    recovered: Recovered::Finished(Transcript { header, steps }),
+                    version,
+                    digest: Some(digest),
+                    signature,
+                });
             }
             // Before any step, an unknown line is most likely a header field.
             StepLine::Other if steps.is_empty() && pending.is_none() => {
@@ -194,13 +221,31 @@ impl<'a> Lines<'a> {
     }
 }
 
-fn parse_header(lines: &mut Lines<'_>) -> Result<Header, TranscriptError> {
+/// The signature line after the trailer of a version-2 transcript.
+fn parse_signature(lines: &mut Lines<'_>, trailer: usize) -> Result<Signature, TranscriptError> {
+    let Some(line) = lines.next()? else {
+        return Err(TranscriptError::SignatureMissing { line: trailer + 1 });
+    };
+    let bad = || TranscriptError::BadSignatureLine { line: line.number };
+    let value = keyword_value(&line, "ed25519")?.ok_or_else(bad)?;
+    let (key_id, signature) = value.split_once(' ').ok_or_else(bad)?;
+    if key_id.len() != 16 || signature.len() != 128 {
+        return Err(bad());
+    }
+    let key_id = decode_hex(line, "ed25519 ".len(), key_id)?;
+    let signature = decode_hex(line, "ed25519 ".len() + 17, signature)?;
+    Signature::from_parts(&key_id, &signature).ok_or_else(bad)
+}
+
+fn parse_header(lines: &mut Lines<'_>) -> Result<(Header, u8), TranscriptError> {
     let Some((magic, terminated)) = lines.next_raw() else {
         return Err(TranscriptError::BadMagic { line: 1 });
     };
-    if magic.text != MAGIC_LINE {
-        return Err(magic_error(magic));
-    }
+    let version = match magic.text {
+        MAGIC_LINE => 1,
+        MAGIC_LINE_SIGNED => 2,
+        _ => return Err(magic_error(magic)),
+    };
     if !terminated {
         return Err(match lines.mode {
             Mode::Finished => TranscriptError::MissingNewline { line: 1 },
@@ -252,19 +297,25 @@ fn parse_header(lines: &mut Lines<'_>) -> Result<Header, TranscriptError> {
         extensions.push(extension);
     }
 
-    Ok(Header {
-        kind,
-        uid,
-        atr,
-        profile,
-        channel,
-        extensions,
-    })
+    Ok((
+        Header {
+            kind,
+            uid,
+            atr,
+            profile,
+            channel,
+            extensions,
+        },
+        version,
+    ))
 }
 
 fn magic_error(line: Line<'_>) -> TranscriptError {
     let number = line.number;
-    if line.text.strip_suffix('\r') == Some(MAGIC_LINE) {
+    if matches!(
+        line.text.strip_suffix('\r'),
+        Some(MAGIC_LINE | MAGIC_LINE_SIGNED)
+    ) {
         return TranscriptError::CarriageReturn { line: number };
     }
     match line.text.strip_prefix("VSC-TRANSCRIPT ") {
@@ -360,7 +411,7 @@ fn parse_expectation(
     Ok(expect)
 }
 
-fn check_trailer(text: &str, line: &Line<'_>, value: &str) -> Result<(), TranscriptError> {
+fn check_trailer(text: &str, line: &Line<'_>, value: &str) -> Result<Digest, TranscriptError> {
     if value.len() != 64 {
         return Err(TranscriptError::DigestLength {
             line: line.number,
@@ -379,7 +430,7 @@ fn check_trailer(text: &str, line: &Line<'_>, value: &str) -> Result<(), Transcr
             computed,
         });
     }
-    Ok(())
+    Ok(computed)
 }
 
 fn end_without_trailer(
@@ -396,12 +447,12 @@ fn end_without_trailer(
         }),
         Mode::MaybeUnfinished => {
             let start = pending.map_or(lines.pos, |(comment, _)| comment.start);
-            Ok(unfinished(text, start, header, steps))
+            Ok(unfinished_at(text, start, header, steps))
         }
     }
 }
 
-fn unfinished(text: &str, tail_start: usize, header: Header, steps: Vec<Step>) -> Recovered {
+fn unfinished_at(text: &str, tail_start: usize, header: Header, steps: Vec<Step>) -> Recovered {
     Recovered::Unfinished(Unfinished {
         transcript: Transcript { header, steps },
         ignored_tail: text.len() - tail_start,

@@ -8,12 +8,19 @@ use sha2::{Digest as _, Sha256};
 
 use super::{Digest, Header, Step, hexdigits};
 
-/// The first line: magic and format version.
+/// The first line of an unsigned transcript: magic and format version.
 pub(super) const MAGIC_LINE: &str = "VSC-TRANSCRIPT 1";
+/// The first line of a signed transcript.
+pub(super) const MAGIC_LINE_SIGNED: &str = "VSC-TRANSCRIPT 2";
 
-/// Appends the magic line and the header lines.
+/// Appends the magic line of version 1 and the header lines.
 pub(super) fn header_into(header: &Header, out: &mut Vec<u8>) {
-    out.extend_from_slice(MAGIC_LINE.as_bytes());
+    header_with_magic_into(MAGIC_LINE, header, out);
+}
+
+/// Appends `magic` and the header lines.
+pub(super) fn header_with_magic_into(magic: &str, header: &Header, out: &mut Vec<u8>) {
+    out.extend_from_slice(magic.as_bytes());
     out.extend_from_slice(b"\nkind ");
     out.extend_from_slice(header.kind.label().as_bytes());
     out.extend_from_slice(b"\nuid ");

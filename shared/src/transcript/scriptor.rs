@@ -9,7 +9,55 @@
 
 use crate::apdu::ApduError;
 
-use super::{CommandApdu, Comment, Expectation, ResetKind, Step, Transcript, hexdigits};
+use super::{
+    Atr, Channel, CommandApdu, Comment, Expectation, Kind, ResetKind, Step, Transcript, Uid,
+    hexdigits,
+};
+
+/// What [`to_scriptor`] writes about the transcript in the script's comments: enough for a
+/// replay to check that the card in the reader is the one the script was made for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptorHeader {
+    /// The transcript's kind.
+    pub kind: Kind,
+    /// The card's UID.
+    pub uid: Uid,
+    /// The ATR the card must give.
+    pub atr: Atr,
+    /// Whether the commands go through the personalization channel.
+    pub channel: Channel,
+}
+
+/// The header comment [`to_scriptor`] writes (`# kind K, uid U, atr A[, profile P V], channel
+/// C`), if the script's leading comments hold one. Scripts from elsewhere have none.
+pub fn scriptor_header(script: &str) -> Option<ScriptorHeader> {
+    for line in script.lines() {
+        let Some(comment) = line.strip_prefix('#') else {
+            if line.trim().is_empty() {
+                continue;
+            }
+            return None;
+        };
+        let Some(fields) = comment.trim().strip_prefix("kind ") else {
+            continue;
+        };
+        let mut parts = fields.split(", ");
+        let kind = parts.next()?.parse().ok()?;
+        let uid = Uid::parse(parts.next()?.strip_prefix("uid ")?).ok()?;
+        let atr = Atr::new(hex::decode(parts.next()?.strip_prefix("atr ")?).ok()?).ok()?;
+        let channel = parts
+            .find_map(|part| part.strip_prefix("channel "))?
+            .parse()
+            .ok()?;
+        return Some(ScriptorHeader {
+            kind,
+            uid,
+            atr,
+            channel,
+        });
+    }
+    None
+}
 
 /// Why a scriptor script cannot be imported; lines are 1-based.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

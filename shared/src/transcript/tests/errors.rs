@@ -33,12 +33,12 @@ fn bad_magic() {
 
 #[test]
 fn unsupported_version() {
-    let text = seal(&HEAD.replace("VSC-TRANSCRIPT 1", "VSC-TRANSCRIPT 2"));
+    let text = seal(&HEAD.replace("VSC-TRANSCRIPT 1", "VSC-TRANSCRIPT 3"));
     assert_eq!(
         error(&text),
         TranscriptError::UnsupportedVersion {
             line: 1,
-            version: "2".into()
+            version: "3".into()
         }
     );
 }

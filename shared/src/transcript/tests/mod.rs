@@ -4,6 +4,7 @@ mod errors;
 mod properties;
 mod recovery;
 mod scriptor;
+mod signature;
 mod tampering;
 mod writer;
 

@@ -173,3 +173,21 @@ proptest! {
         let _ = from_scriptor(&text);
     }
 }
+
+#[test]
+fn the_scriptor_header_names_the_card() {
+    let header = scriptor_header(&to_scriptor(&sample())).unwrap();
+    assert_eq!(header.kind, Kind::Personalization);
+    assert_eq!(header.uid, sample().header.uid);
+    assert_eq!(header.atr, sample().header.atr);
+    assert_eq!(header.channel, Channel::SecureMessaging);
+    // A script from elsewhere names no card.
+    assert_eq!(
+        scriptor_header("# reset the card\nreset\n00 A4 00 00 02 3F 00\n"),
+        None
+    );
+    assert_eq!(
+        scriptor_header("00 A4 00 00 02 3F 00\n# kind session, uid 01, atr 3B00, channel plain\n"),
+        None
+    );
+}

@@ -8,7 +8,6 @@
 //! file.
 
 use std::fmt::Write as _;
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -16,6 +15,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use time::Date;
 
+use crate::files::{AtomicFile, Mode, Overwrite};
 use crate::profile::{FieldKind, FieldUse, Profile};
 
 /// Why samples could not be written.
@@ -35,6 +35,9 @@ pub enum SampleError {
         /// Why.
         source: std::io::Error,
     },
+    /// The file could not be made (it exists, or the folder refused).
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
     /// The CSV writer failed.
     #[error("cannot write {}: {source}", path.display())]
     Csv {
@@ -47,7 +50,13 @@ pub enum SampleError {
 
 /// Writes `count` synthetic holders for `profile` to `out` (CSV or JSON Lines, by the name's
 /// extension). The same seed gives the same file.
-pub fn write(profile: &Profile, count: u64, out: &Path, seed: u64) -> Result<(), SampleError> {
+pub fn write(
+    profile: &Profile,
+    count: u64,
+    out: &Path,
+    seed: u64,
+    overwrite: Overwrite,
+) -> Result<(), SampleError> {
     let extension = out
         .extension()
         .and_then(|e| e.to_str())
@@ -65,7 +74,9 @@ pub fn write(profile: &Profile, count: u64, out: &Path, seed: u64) -> Result<(),
             });
         }
     };
-    let file = BufWriter::with_capacity(1 << 16, File::create(out).map_err(io_error)?);
+    // Holders are personal data, even synthetic ones look like it: mode 0600.
+    let target = AtomicFile::create(out, Mode::Private, overwrite)?;
+    let file = BufWriter::with_capacity(1 << 16, target);
     let mut generator = Generator::new(profile.fields(), seed);
     let mut row: Vec<String> = vec![String::new(); profile.fields().len()];
     if csv {
@@ -82,6 +93,8 @@ pub fn write(profile: &Profile, count: u64, out: &Path, seed: u64) -> Result<(),
             writer.write_record(&row).map_err(csv_error)?;
         }
         writer.flush().map_err(io_error)?;
+        let file = writer.into_inner().map_err(|e| io_error(e.into_error()))?;
+        finish(file, out)?;
     } else {
         let mut file = file;
         let mut line = String::new();
@@ -100,9 +113,17 @@ pub fn write(profile: &Profile, count: u64, out: &Path, seed: u64) -> Result<(),
             line.push_str("}\n");
             file.write_all(line.as_bytes()).map_err(io_error)?;
         }
-        file.flush().map_err(io_error)?;
+        finish(file, out)?;
     }
     Ok(())
+}
+
+fn finish(file: BufWriter<AtomicFile>, out: &Path) -> Result<(), SampleError> {
+    let file = file.into_inner().map_err(|e| SampleError::Io {
+        path: out.to_path_buf(),
+        source: e.into_error(),
+    })?;
+    Ok(file.commit()?)
 }
 
 fn push_json_string(out: &mut String, value: &str) {

@@ -29,7 +29,7 @@ const MAX_LABEL: usize = 16;
 const MAX_RECORD_LEN: u32 = 0xFFFF;
 const MAX_RECORDS: u32 = 254;
 
-pub(super) fn compile(raw: RawProfile) -> Result<Profile, ProfileError> {
+pub(super) fn validate(raw: RawProfile) -> Result<Profile, ProfileError> {
     let mut compiler = Compiler::default();
     if raw.id.trim().is_empty() || raw.id.chars().any(char::is_control) || raw.id.len() > 64 {
         return Err(ProfileError::invalid(

@@ -1,0 +1,130 @@
+//! Transcripts at rest: sealing those that carry secrets in clear before they enter a store,
+//! and opening them again. The one place that knows the sealing key and its associated data;
+//! preparation seals, export, replay and the station open.
+
+use std::fmt;
+
+use vsc_core::crypto::{MasterKey, SealKey, SealedArea};
+use vsc_core::transcript::Kind;
+use zeroize::Zeroizing;
+
+use super::{StoredTranscript, Uid};
+
+/// Why a stored transcript does not open.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    /// It is sealed and no issuer key was given.
+    #[error("the {0} transcript is sealed in the store (it carries secrets): give --key-file")]
+    NeedsKey(Kind),
+    /// The seal does not open: another issuer key, another card, or altered bytes.
+    #[error(
+        "the sealed {0} transcript does not open with this issuer key (another key, or altered)"
+    )]
+    Seal(Kind),
+    /// The opened text is not UTF-8.
+    #[error("the stored {0} transcript is not text")]
+    NotText(Kind),
+}
+
+/// The associated data a stored transcript is sealed with: `vsc-store/transcript/`, its kind,
+/// `/` and the UID's 8 bytes.
+pub fn transcript_aad(kind: Kind, uid: Uid) -> Vec<u8> {
+    let mut aad = b"vsc-store/transcript/".to_vec();
+    aad.extend_from_slice(kind.label().as_bytes());
+    aad.push(b'/');
+    aad.extend_from_slice(uid.bytes());
+    aad
+}
+
+/// Seals the text of card `uid`'s transcript of `kind`.
+pub fn seal(master: &MasterKey, kind: Kind, uid: Uid, text: &str) -> StoredTranscript {
+    StoredTranscript::Sealed(
+        SealKey::derive(master, SealedArea::Transcript, uid.bytes())
+            .seal(&transcript_aad(kind, uid), text.as_bytes()),
+    )
+}
+
+/// A transcript's text as opened: wiped when dropped, for it may carry PINs and keys.
+pub struct OpenedText {
+    text: Zeroizing<String>,
+    /// Whether it rested sealed (and so carries secrets in clear).
+    pub sealed: bool,
+}
+
+impl OpenedText {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Debug for OpenedText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "OpenedText({} bytes, sealed: {})",
+            self.text.len(),
+            self.sealed
+        )
+    }
+}
+
+/// Opens the stored transcript of `kind` of card `uid`: a clear one as it is, a sealed one with
+/// the issuer key.
+pub fn open(
+    stored: &StoredTranscript,
+    kind: Kind,
+    uid: Uid,
+    master: Option<&MasterKey>,
+) -> Result<OpenedText, OpenError> {
+    match stored {
+        StoredTranscript::Clear(text) => Ok(OpenedText {
+            text: Zeroizing::new(text.clone()),
+            sealed: false,
+        }),
+        StoredTranscript::Sealed(sealed) => {
+            let master = master.ok_or(OpenError::NeedsKey(kind))?;
+            let bytes = SealKey::derive(master, SealedArea::Transcript, uid.bytes())
+                .open(&transcript_aad(kind, uid), sealed)
+                .map_err(|_| OpenError::Seal(kind))?;
+            let text = String::from_utf8(bytes.to_vec()).map_err(|error| {
+                let mut bytes = error.into_bytes();
+                zeroize::Zeroize::zeroize(&mut bytes);
+                OpenError::NotText(kind)
+            })?;
+            Ok(OpenedText {
+                text: Zeroizing::new(text),
+                sealed: true,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_transcript_opens_only_for_its_card_and_kind() {
+        let master = MasterKey::from_bytes(&[7; 32]);
+        let uid = Uid([1; 8]);
+        let sealed = seal(&master, Kind::PreInitialization, uid, "VSC-TRANSCRIPT 1\n");
+        let opened = open(&sealed, Kind::PreInitialization, uid, Some(&master)).unwrap();
+        assert_eq!(opened.as_str(), "VSC-TRANSCRIPT 1\n");
+        assert!(opened.sealed);
+        assert_eq!(
+            open(&sealed, Kind::Personalization, uid, Some(&master)).unwrap_err(),
+            OpenError::Seal(Kind::Personalization)
+        );
+        assert_eq!(
+            open(&sealed, Kind::PreInitialization, Uid([2; 8]), Some(&master)).unwrap_err(),
+            OpenError::Seal(Kind::PreInitialization)
+        );
+        assert_eq!(
+            open(&sealed, Kind::PreInitialization, uid, None).unwrap_err(),
+            OpenError::NeedsKey(Kind::PreInitialization)
+        );
+        let other = MasterKey::from_bytes(&[8; 32]);
+        assert!(open(&sealed, Kind::PreInitialization, uid, Some(&other)).is_err());
+    }
+}
