@@ -1,10 +1,10 @@
 //! A VSC image served as a live card: the card OS, with every change to the card saved
-//! atomically before the response leaves, and the session optionally recorded.
+//! atomically into its image through the card's persistence hook before the response leaves
+//! (and every password try saved before it is compared), and the session optionally recorded.
 
 use std::path::{Path, PathBuf};
 
-use vsc_core::apdu::Status;
-use vsc_core::card::{Card, CardState};
+use vsc_core::card::{Card, CardState, Persistence, SaveFailed};
 use vsc_core::crypto::MasterKey;
 use vsc_core::image::{self, ImageError};
 
@@ -14,7 +14,9 @@ use crate::record::Recorder;
 /// A VSC in a slot.
 pub struct VscCard {
     card: Card,
-    persistence: Persistence,
+    /// The state to give the card at every power-on (`--fresh`).
+    fresh: Option<Box<CardState>>,
+    saves: bool,
     recorder: Option<Recorder>,
 }
 
@@ -30,50 +32,97 @@ pub enum Saving {
     Fresh,
 }
 
-/// Where the card's state goes after a change.
-enum Persistence {
-    /// Served from memory only (`--read-only`, or a card made in a test).
-    None,
-    /// Served from memory, and back to `initial` at every power-on.
-    Fresh { initial: Box<CardState> },
-    /// Saved into its image file; `saved` is what the file holds, to fall back on when a save
-    /// fails.
-    Image {
-        path: PathBuf,
-        master: MasterKey,
-        saved: Box<CardState>,
-    },
+/// The persistence hook that saves a card into its image file; `saved` is what the file
+/// holds, for the card to fall back on when a save fails.
+pub struct ImageFile {
+    path: PathBuf,
+    master: MasterKey,
+    saved: Box<CardState>,
+}
+
+impl ImageFile {
+    /// Saves into the image at `path`, which holds `saved` now.
+    pub fn new(path: &Path, master: MasterKey, saved: CardState) -> ImageFile {
+        ImageFile {
+            path: path.to_path_buf(),
+            master,
+            saved: Box::new(saved),
+        }
+    }
+}
+
+impl Persistence for ImageFile {
+    fn save(&mut self, state: &CardState) -> Result<(), SaveFailed> {
+        match image::save(&self.path, state, &self.master) {
+            Ok(()) => {
+                *self.saved = state.clone();
+                Ok(())
+            }
+            Err(error) => {
+                tracing::error!(
+                    "cannot save the card, answering 6581 and undoing the change: {error}"
+                );
+                Err(SaveFailed)
+            }
+        }
+    }
+
+    fn durable(&self) -> Option<CardState> {
+        Some((*self.saved).clone())
+    }
+}
+
+impl std::fmt::Debug for ImageFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageFile")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl VscCard {
     /// Opens the image at `path`, its changes going where `saving` says.
     pub fn open(path: &Path, master: MasterKey, saving: Saving) -> Result<VscCard, ImageError> {
         let state = image::load(path, &master)?;
-        let persistence = match saving {
-            Saving::ReadOnly => Persistence::None,
-            Saving::Fresh => Persistence::Fresh {
-                initial: Box::new(state.clone()),
-            },
-            Saving::Image => Persistence::Image {
-                path: path.to_path_buf(),
-                master,
-                saved: Box::new(state.clone()),
-            },
-        };
-        Ok(VscCard {
-            card: Card::from_state(state),
-            persistence,
-            recorder: None,
-        })
+        Ok(VscCard::with_saving(state, path, master, saving))
     }
 
-    /// Serves `card` from memory.
+    /// Serves `state`, read from the image at `path`, its changes going where `saving` says.
+    pub fn with_saving(
+        state: CardState,
+        path: &Path,
+        master: MasterKey,
+        saving: Saving,
+    ) -> VscCard {
+        let (card, fresh) = match saving {
+            Saving::ReadOnly => (Card::from_state(state), None),
+            Saving::Fresh => (Card::from_state(state.clone()), Some(Box::new(state))),
+            Saving::Image => {
+                let hook = ImageFile::new(path, master, state.clone());
+                (Card::with_persistence(state, Box::new(hook)), None)
+            }
+        };
+        VscCard {
+            card,
+            fresh,
+            saves: saving == Saving::Image,
+            recorder: None,
+        }
+    }
+
+    /// Serves `card` as it is (in memory, unless its persistence says otherwise).
     pub fn in_memory(card: Card) -> VscCard {
         VscCard {
             card,
-            persistence: Persistence::None,
+            fresh: None,
+            saves: false,
             recorder: None,
         }
+    }
+
+    /// Serves a card whose changes go through `persistence`.
+    pub fn with_persistence(state: CardState, persistence: Box<dyn Persistence>) -> VscCard {
+        VscCard::in_memory(Card::with_persistence(state, persistence))
     }
 
     /// Records the session from now on into a transcript at `path`.
@@ -94,34 +143,6 @@ impl VscCard {
             None => Ok(None),
         }
     }
-
-    /// Saves a changed card before its response leaves. When the save fails, the card falls
-    /// back to what its image holds and the command answers `6581` (memory failure): the
-    /// terminal never learns the outcome of a change that did not last.
-    fn persist(&mut self, response: &mut Vec<u8>) {
-        if !self.card.take_changed() {
-            return;
-        }
-        let Persistence::Image {
-            path,
-            master,
-            saved,
-        } = &mut self.persistence
-        else {
-            return;
-        };
-        match image::save(path, self.card.state(), master) {
-            Ok(()) => **saved = self.card.state().clone(),
-            Err(error) => {
-                tracing::error!(
-                    "cannot save the card, answering 6581 and undoing the change: {error}"
-                );
-                self.card = Card::from_state((**saved).clone());
-                response.clear();
-                response.extend_from_slice(&Status::MemoryFailure.to_bytes());
-            }
-        }
-    }
 }
 
 impl VirtualCard for VscCard {
@@ -131,7 +152,6 @@ impl VirtualCard for VscCard {
 
     fn transmit(&mut self, command: &[u8], response: &mut Vec<u8>) {
         self.card.transmit_into(command, response);
-        self.persist(response);
         if let Some(recorder) = &mut self.recorder {
             recorder.exchange(command, response, self.card.disclosure_context());
         }
@@ -145,9 +165,9 @@ impl VirtualCard for VscCard {
     }
 
     fn power_on(&mut self) {
-        match &self.persistence {
-            Persistence::Fresh { initial } => self.card = Card::from_state((**initial).clone()),
-            _ => self.card.reset(),
+        match &self.fresh {
+            Some(initial) => self.card.replace_state((**initial).clone()),
+            None => self.card.reset(),
         }
         if let Some(recorder) = &mut self.recorder {
             recorder.reset(true);
@@ -163,10 +183,7 @@ impl std::fmt::Debug for VscCard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VscCard")
             .field("uid", &self.card.state().uid())
-            .field(
-                "saves",
-                &matches!(self.persistence, Persistence::Image { .. }),
-            )
+            .field("saves", &self.saves)
             .field("records", &self.recorder.is_some())
             .finish()
     }
@@ -258,5 +275,36 @@ mod tests {
             "the try did not last, so it did not count"
         );
         std::fs::rename(&moved, dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_right_pin_whose_try_cannot_be_saved_unlocks_nothing() {
+        // Issue 9, defect 1: with the image unsavable, a right PIN answered 9000 and unlocked
+        // the private data while wrong ones were rolled back uncounted (an unlimited oracle).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("card.vsc");
+        image::save(&path, &vsc_core::sample::card().into_state(), &master()).unwrap();
+        let mut card = VscCard::open(&path, master(), Saving::Image).unwrap();
+        let moved = dir.path().with_extension("moved");
+        std::fs::rename(dir.path(), &moved).unwrap();
+        let mut response = Vec::new();
+        card.transmit(b"\x00\x20\x00\x01\x08123456\xFF\xFF", &mut response);
+        assert_eq!(response, [0x65, 0x81], "the right PIN");
+        response.clear();
+        card.transmit(&hex::decode("00A4080C0460006001").unwrap(), &mut response);
+        response.clear();
+        card.transmit(&hex::decode("00B0000004").unwrap(), &mut response);
+        assert_eq!(response, [0x69, 0x82], "nothing unlocked");
+        assert_eq!(verify_wrong(&mut card), [0x65, 0x81], "a wrong PIN");
+        std::fs::rename(&moved, dir.path()).unwrap();
+        let on_disk = image::load(&path, &master()).unwrap();
+        assert_eq!(
+            on_disk
+                .passwords
+                .get(vsc_core::security::PasswordRef::UserPin)
+                .unwrap()
+                .tries_left,
+            3
+        );
     }
 }

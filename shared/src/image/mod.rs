@@ -2,12 +2,17 @@
 //! the private, secret key and password areas each sealed under a key derived from the issuer
 //! master key and the UID, the whole file authenticated. `docs/image-format.md` specifies it
 //! byte by byte; old versions keep loading through the committed vectors in `tests/vectors/`.
+//! Version 2 adds the applications (each one's objects filed under the same areas) and the
+//! generation, which every save counts up.
 
 mod atomic;
 mod format;
 
 pub use atomic::write_atomic;
-pub use format::{ClearView, FORMAT_VERSION, MAGIC, decode, encode, encode_with_rng, read_clear};
+pub use format::{
+    ClearView, FORMAT_VERSION, MAGIC, OLDEST_VERSION, Opened, decode, encode, encode_with_rng,
+    open, read_clear,
+};
 
 use std::path::{Path, PathBuf};
 
@@ -66,7 +71,7 @@ pub enum ImageError {
     NotAnImage,
     /// A format version this program does not read.
     #[error(
-        "VSC image format version {0} is not supported (this program reads version {FORMAT_VERSION})"
+        "VSC image format version {0} is not supported (this program reads versions {OLDEST_VERSION} to {FORMAT_VERSION})"
     )]
     UnsupportedVersion(u16),
     /// The file ends before its header, sections or MAC do.
@@ -98,6 +103,12 @@ pub enum ImageError {
     /// The authenticated content cannot be decoded (a program and format mismatch).
     #[error("the image's {0} cannot be decoded")]
     Malformed(&'static str),
+    /// Without the issuer key, the clear part does not read: nothing is verified, so the file
+    /// may be damaged or altered, or written by another program.
+    #[error(
+        "the image's {0} cannot be read; without the issuer key nothing in it is verified (damaged, altered, or not written by this program)"
+    )]
+    Unverified(&'static str),
     /// A card without EF.UID cannot be an image.
     #[error("the card has no UID yet (EF.UID is missing)")]
     NoUid,
