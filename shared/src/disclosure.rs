@@ -63,6 +63,7 @@ pub fn command_data(command: &Command<'_>, context: Context) -> Disclosure {
         // Data that only names or addresses something.
         Some(
             Ins::Select
+            | Ins::SelectData
             | Ins::ReadBinaryOdd
             | Ins::ReadRecordOdd
             | Ins::EraseBinary

@@ -4,7 +4,7 @@
 //! image holds both the VSC file system and OpenPGP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -113,8 +113,6 @@ fn gpg_card_status_shows_the_token() {
     assert!(text.contains("Serial number ....: 00002001"), "{text}");
     assert!(text.contains("PIN retry counter : 3 0 3"), "{text}");
     assert!(text.contains("Signature counter : 0"), "{text}");
-    eprintln!("{text}");
-    let _ = (Path::new("."), transmit, token.emulator_log());
 }
 
 /// `gpg --card-edit` driven through `--command-fd 0`: every prompt (status `GET_LINE`,
@@ -158,10 +156,9 @@ fn gpg_card_edit_sets_cardholder_data_and_changes_the_pins() {
         ],
         TOOL_TIMEOUT,
     );
-    eprintln!("{edit:#?}");
+    succeeded(&edit);
     let status = token.gpg(&["--card-status"], "");
     let text = succeeded(&status);
-    eprintln!("{text}");
     assert!(
         text.contains("Name of cardholder: Erika Mustermann"),
         "{text}"
@@ -358,3 +355,192 @@ fn gpg_card_edit_changes_the_pins() {
     // The wrong admin PIN was counted, and the right one gave the try back.
     assert!(text.contains("PIN retry counter : 3 3 3"), "{text}");
 }
+
+#[test]
+fn opensc_names_the_card_lists_its_objects_and_signs_through_pkcs11() {
+    let machine = Machine::lock().unwrap();
+    let token = Token::serve(&machine, "opensc", token_card());
+    generate_keys(&token, "123456");
+    // OpenSC and scdaemon share the reader; scdaemon lets go when it ends.
+    token.gnupg.stop_daemons();
+    let name = run_tool(
+        "opensc-tool",
+        &["--reader", "0", "--name"],
+        "",
+        TOOL_TIMEOUT,
+    )
+    .unwrap();
+    assert_eq!(succeeded(&name), "OpenPGP card v3.4 (FF56 00002001)\n");
+    let info = run_tool(
+        "openpgp-tool",
+        &["--reader", "0", "-C", "-U", "-K"],
+        "",
+        TOOL_TIMEOUT,
+    )
+    .unwrap();
+    let text = succeeded(&info);
+    for expected in [
+        "AID:             d2:76:00:01:24:01:03:04:ff:56:00:00:20:01:00:00",
+        "Version:         3.4",
+        "Serial number:   00002001",
+        "Sig Algorithm:   RSA2048",
+        "Dec Algorithm:   RSA2048",
+        "Aut Algorithm:   RSA2048",
+    ] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+    let dump = run_tool(
+        "pkcs15-tool",
+        &["--reader", "0", "--dump"],
+        "",
+        TOOL_TIMEOUT,
+    )
+    .unwrap();
+    let text = succeeded(&dump);
+    for expected in [
+        "PIN [User PIN]",
+        "PIN [User PIN (sig)]",
+        "PIN [Admin PIN]",
+        "Private RSA Key [Signature key]",
+        "Private RSA Key [Encryption key]",
+        "Private RSA Key [Authentication key]",
+        "Public RSA Key [Signature key]",
+        "Access Flags   : [0x1D], sensitive, alwaysSensitive, neverExtract, local",
+    ] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+
+    let folder = token.gnupg.path();
+    let data = folder.join("data.txt");
+    std::fs::write(&data, "signed through PKCS#11\n").unwrap();
+    let signature = folder.join("data.sig");
+    let public = folder.join("public.der");
+    // OpenSC puts the signature key, guarded by "User PIN (sig)", in the second slot.
+    let sign = run_tool(
+        "pkcs11-tool",
+        &[
+            "--module",
+            PKCS11,
+            "--slot-index",
+            "1",
+            "--login",
+            "--pin",
+            "123456",
+            "--sign",
+            "--mechanism",
+            "SHA256-RSA-PKCS",
+            "--id",
+            "01",
+            "--input-file",
+            data.to_str().unwrap(),
+            "--output-file",
+            signature.to_str().unwrap(),
+        ],
+        "",
+        TOOL_TIMEOUT,
+    )
+    .unwrap();
+    succeeded(&sign);
+    let read = run_tool(
+        "pkcs11-tool",
+        &[
+            "--module",
+            PKCS11,
+            "--slot-index",
+            "1",
+            "--read-object",
+            "--type",
+            "pubkey",
+            "--id",
+            "01",
+            "--output-file",
+            public.to_str().unwrap(),
+        ],
+        "",
+        TOOL_TIMEOUT,
+    )
+    .unwrap();
+    succeeded(&read);
+    let verify = run_tool(
+        "openssl",
+        &[
+            "dgst",
+            "-sha256",
+            "-keyform",
+            "DER",
+            "-verify",
+            public.to_str().unwrap(),
+            "-signature",
+            signature.to_str().unwrap(),
+            data.to_str().unwrap(),
+        ],
+        "",
+        TOOL_TIMEOUT,
+    )
+    .unwrap();
+    assert_eq!(succeeded(&verify), "Verified OK\n");
+    // A signature of other data does not verify: the check can fail.
+    std::fs::write(&data, "something else\n").unwrap();
+    let verify = run_tool(
+        "openssl",
+        &[
+            "dgst",
+            "-sha256",
+            "-keyform",
+            "DER",
+            "-verify",
+            public.to_str().unwrap(),
+            "-signature",
+            signature.to_str().unwrap(),
+            data.to_str().unwrap(),
+        ],
+        "",
+        TOOL_TIMEOUT,
+    )
+    .unwrap();
+    assert!(!verify.status.success(), "{verify:#?}");
+}
+
+#[test]
+fn a_vsc_with_its_file_system_and_openpgp_answers_both() {
+    let machine = Machine::lock().unwrap();
+    let token = Token::serve(&machine, "both", vsc_core::sample::card_with_openpgp());
+    let status = token.gpg(&["--card-status"], "");
+    let text = succeeded(&status);
+    assert!(text.contains("Serial number ....: 00000001"), "{text}");
+    assert!(text.contains("PIN retry counter : 3 0 3"), "{text}");
+    token.gnupg.stop_daemons();
+    let name = run_tool(
+        "opensc-tool",
+        &["--reader", "0", "--name"],
+        "",
+        TOOL_TIMEOUT,
+    )
+    .unwrap();
+    assert_eq!(succeeded(&name), "OpenPGP card v3.4 (FF56 00000001)\n");
+    let card = wait_for_card("Virtual PCD 00 00", CARD_TIMEOUT).unwrap();
+    let send =
+        |apdu: &str| hex::encode_upper(transmit(&card, &hex::decode(apdu).unwrap()).unwrap());
+    assert_eq!(
+        send("00A4040C06F05653430001"),
+        "9000",
+        "the VSC's public DF"
+    );
+    assert_eq!(
+        send("00B0810010"),
+        format!("{}9000", hex::encode_upper("ERIKA MUSTERMANN"))
+    );
+    assert_eq!(send("00A4040006D27600012401"), "9000", "OpenPGP");
+    assert_eq!(send("00CA005B00"), "9000", "no name yet");
+    assert_eq!(send("00200001"), "6A86", "VERIFY 01 is not OpenPGP's");
+    assert_eq!(
+        send("00A4080C0460006001"),
+        "9000",
+        "back to the file system"
+    );
+    assert_eq!(send("00200001"), "63C3", "the VSC's user PIN");
+    drop(card);
+    assert!(!token.emulator_log().contains("panicked"));
+}
+
+const PKCS11: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";

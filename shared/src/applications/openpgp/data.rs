@@ -42,8 +42,12 @@ pub(super) fn get_data(
     card.last_public = Some(access == Access::Always);
     check(card, access)?;
     let uid = card.state.uid();
+    let certificate = session(card)?.certificate;
     let app = app(card, index)?;
-    let value = read(app, uid, tag).ok_or(Status::ReferencedDataNotFound)?;
+    let value = match tag {
+        0x7F21 => app.public.certificates[certificate].clone(),
+        _ => read(app, uid, tag).ok_or(Status::ReferencedDataNotFound)?,
+    };
     out.extend_from_slice(&value);
     Ok(Status::Success)
 }
@@ -105,7 +109,7 @@ fn read(app: &OpenPgp, uid: Option<crate::Uid>, tag: u16) -> Option<Vec<u8>> {
         0x007A => tlv::push_constructed(&mut out, &[0x7A], |out| {
             tlv::push_primitive(out, &[0x93], &public.signature_counter.to_be_bytes()[1..]);
         }),
-        0x7F21 => out.extend_from_slice(&public.certificate),
+        0x7F21 => out.extend_from_slice(&public.certificates[0]),
         0x7F66 => push_extended_length(&mut out),
         0x7F74 => push_general_features(&mut out),
         0x0101 => out.extend_from_slice(&public.private_use_1),
@@ -192,6 +196,21 @@ fn push_general_features(out: &mut Vec<u8>) {
     });
 }
 
+/// SELECT DATA (P1 the occurrence 0 to 2, P2 `04`, data `60 { 5C 02 7F 21 }`, or the bare
+/// tag list as GnuPG 2.2 sends it): which certificate `7F21` means until the next one.
+pub(super) fn select_data(card: &mut Card, command: &Command) -> Result<Status, Status> {
+    card.last_public = Some(true);
+    if command.p2 != 0x04 || command.p1 > 2 {
+        return Err(Status::IncorrectP1P2);
+    }
+    match command.data {
+        [0x60, 0x04, 0x5C, 0x02, 0x7F, 0x21] | [0x5C, 0x02, 0x7F, 0x21] => {}
+        _ => return Err(Status::ReferencedDataNotFound),
+    }
+    session(card)?.certificate = usize::from(command.p1);
+    Ok(Status::Success)
+}
+
 pub(super) fn put_data(card: &mut Card, index: usize, command: &Command) -> Result<Status, Status> {
     if command.ins == 0xDB {
         card.last_public = Some(false);
@@ -260,7 +279,8 @@ pub(super) fn put_data(card: &mut Card, index: usize, command: &Command) -> Resu
         }
         0x7F21 => {
             let value = limit(MAX_CERTIFICATE)?;
-            app_mut(card, index)?.public.certificate = value;
+            let certificate = session(card)?.certificate;
+            app_mut(card, index)?.public.certificates[certificate] = value;
         }
         0x0101 => {
             let value = limit(MAX_SPECIAL_DO)?;

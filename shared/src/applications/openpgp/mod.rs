@@ -149,8 +149,9 @@ pub struct PublicData {
     pub login: Vec<u8>,
     /// URL of the public key (`5F50`).
     pub url: Vec<u8>,
-    /// Cardholder certificate (`7F21`).
-    pub certificate: Vec<u8>,
+    /// The cardholder certificates (`7F21`), one per key: authentication, decryption,
+    /// signature, in SELECT DATA's occurrence order.
+    pub certificates: [Vec<u8>; 3],
     /// Private use DO 1 (`0101`, read always, written after PW1 `82`).
     pub private_use_1: Vec<u8>,
     /// Private use DO 2 (`0102`, read always, written after PW3).
@@ -228,6 +229,9 @@ pub struct Session {
     pub decipher_key: Slot,
     /// The key INTERNAL AUTHENTICATE uses (MSE `A4`).
     pub authenticate_key: Slot,
+    /// The certificate `7F21` names (SELECT DATA's occurrence: 0 authentication, 1
+    /// decryption, 2 signature).
+    pub certificate: usize,
 }
 
 impl Default for Session {
@@ -238,6 +242,7 @@ impl Default for Session {
             pw3: false,
             decipher_key: Slot::Decryption,
             authenticate_key: Slot::Authentication,
+            certificate: 0,
         }
     }
 }
@@ -273,7 +278,7 @@ impl OpenPgp {
                 sex: Vec::new(),
                 login: Vec::new(),
                 url: Vec::new(),
-                certificate: Vec::new(),
+                certificates: Default::default(),
                 private_use_1: Vec::new(),
                 private_use_2: Vec::new(),
                 pw1_valid_for_several_signatures: false,
@@ -331,7 +336,7 @@ pub(crate) fn knows_instruction(ins: u8) -> bool {
         Ins::from_byte(ins),
         Some(
             Ins::GetData
-                | Ins::GetDataOdd
+                | Ins::SelectData
                 | Ins::PutData
                 | Ins::PutDataOdd
                 | Ins::Verify
@@ -423,7 +428,8 @@ pub(crate) fn dispatch(
         };
     }
     match ins {
-        Ins::GetData | Ins::GetDataOdd => data::get_data(card, index, command, out),
+        Ins::GetData => data::get_data(card, index, command, out),
+        Ins::SelectData => data::select_data(card, command),
         Ins::PutData | Ins::PutDataOdd => data::put_data(card, index, command),
         Ins::Verify => security::verify(card, index, command),
         Ins::ChangeReferenceData => security::change_reference_data(card, index, command),
