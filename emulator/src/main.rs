@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use vsc_core::image::served::Check;
 use vsc_core::issuer::IssuerKeyFile;
 use vsc_emulator::options::{ServeOptions, init_logging, shutdown_signal};
 use vsc_emulator::vsc::{Saving, VscCard};
@@ -65,6 +66,13 @@ struct ServeArgs {
     /// rig that personalizes the same blank card again and again.
     #[arg(long)]
     fresh: bool,
+
+    /// Serve an image even when it is older than one already served from the same path (its
+    /// record, IMAGE.served, says so), or when that record does not verify; the record then
+    /// starts again from this image. Without it such an image is refused: putting back an
+    /// older copy of a card would give back its PIN tries.
+    #[arg(long)]
+    allow_rollback: bool,
 
     /// Record each session as a transcript (.vsct), secrets masked; with several images, FILE
     /// gets the slot number before its extension (session-1.vsct).
@@ -128,8 +136,21 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             (_, true) => Saving::Fresh,
             _ => Saving::Image,
         };
-        let mut card = VscCard::open(image, key.master_key().clone(), saving)
-            .with_context(|| format!("{}", image.display()))?;
+        let (mut card, check) =
+            VscCard::serve(image, key.master_key().clone(), saving, args.allow_rollback)
+                .with_context(|| format!("{}", image.display()))?;
+        match check {
+            Check::Current => {}
+            Check::FirstServe => tracing::warn!(
+                "{}: no record of generations served yet; starting one beside the image",
+                image.display()
+            ),
+            Check::RolledBack => tracing::warn!(
+                "{}: serving an older image (or one whose record did not verify) as \
+                 --allow-rollback asks; the record starts again from it",
+                image.display()
+            ),
+        }
         if let Some(record) = &args.record {
             let path = if args.images.len() == 1 {
                 record.clone()

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use vsc_core::card::{Card, CardState, Persistence, SaveFailed};
 use vsc_core::crypto::MasterKey;
+use vsc_core::image::served::{self, Check, RollbackError};
 use vsc_core::image::{self, ImageError};
 
 use crate::card::VirtualCard;
@@ -32,8 +33,20 @@ pub enum Saving {
     Fresh,
 }
 
-/// The persistence hook that saves a card into its image file; `saved` is what the file
-/// holds, for the card to fall back on when a save fails.
+/// Why an image cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The image does not load.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// The image is older than one served before, or its record does not verify.
+    #[error(transparent)]
+    Rollback(#[from] RollbackError),
+}
+
+/// The persistence hook that saves a card into its image file, then the record of the
+/// generation served beside it (the rollback check); `saved` is what the file holds, for the
+/// card to fall back on when a save fails.
 pub struct ImageFile {
     path: PathBuf,
     master: MasterKey,
@@ -56,6 +69,13 @@ impl Persistence for ImageFile {
         match image::save(&self.path, state, &self.master) {
             Ok(()) => {
                 *self.saved = state.clone();
+                // The image is durable: a record that lags behind only weakens the rollback
+                // check, while failing here would undo a counted PIN try in memory.
+                let uid = state.uid().unwrap_or_default().0;
+                if let Err(error) = served::record(&self.path, uid, state.generation, &self.master)
+                {
+                    tracing::error!("the rollback record lags behind the image: {error}");
+                }
                 Ok(())
             }
             Err(error) => {
@@ -81,10 +101,24 @@ impl std::fmt::Debug for ImageFile {
 }
 
 impl VscCard {
-    /// Opens the image at `path`, its changes going where `saving` says.
-    pub fn open(path: &Path, master: MasterKey, saving: Saving) -> Result<VscCard, ImageError> {
+    /// Opens the image at `path`, its changes going where `saving` says; an image older than
+    /// one served before is refused.
+    pub fn open(path: &Path, master: MasterKey, saving: Saving) -> Result<VscCard, OpenError> {
+        VscCard::serve(path, master, saving, false).map(|(card, _)| card)
+    }
+
+    /// Opens the image at `path` as [`VscCard::open`] does; with `allow_rollback`, an older
+    /// image (or a bad record) is served anyway and the record starts again from it.
+    pub fn serve(
+        path: &Path,
+        master: MasterKey,
+        saving: Saving,
+        allow_rollback: bool,
+    ) -> Result<(VscCard, Check), OpenError> {
         let state = image::load(path, &master)?;
-        Ok(VscCard::with_saving(state, path, master, saving))
+        let uid = state.uid().unwrap_or_default().0;
+        let check = served::check_and_record(path, uid, state.generation, &master, allow_rollback)?;
+        Ok((VscCard::with_saving(state, path, master, saving), check))
     }
 
     /// Serves `state`, read from the image at `path`, its changes going where `saving` says.
@@ -305,6 +339,31 @@ mod tests {
                 .unwrap()
                 .tries_left,
             3
+        );
+    }
+
+    #[test]
+    fn an_older_copy_of_the_image_is_refused_and_a_pin_try_is_not_undone() {
+        // Issue 9, rollback: copying back an older image restored its PIN tries.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("card.vsc");
+        image::save(&path, &vsc_core::sample::card().into_state(), &master()).unwrap();
+        let old = std::fs::read(&path).unwrap();
+        let mut card = VscCard::open(&path, master(), Saving::Image).unwrap();
+        assert_eq!(verify_wrong(&mut card), [0x63, 0xC2]);
+        drop(card);
+        std::fs::write(&path, &old).unwrap();
+        let error = VscCard::open(&path, master(), Saving::Image).unwrap_err();
+        assert!(
+            matches!(error, OpenError::Rollback(RollbackError::Older { .. })),
+            "{error}"
+        );
+        let (mut card, check) = VscCard::serve(&path, master(), Saving::Image, true).unwrap();
+        assert_eq!(check, Check::RolledBack);
+        assert_eq!(
+            verify_wrong(&mut card),
+            [0x63, 0xC2],
+            "the old image, as asked"
         );
     }
 }

@@ -7,6 +7,7 @@
 
 mod atomic;
 mod format;
+pub mod served;
 
 pub use atomic::write_atomic;
 pub use format::{
@@ -122,6 +123,15 @@ pub fn save(path: &Path, state: &CardState, master: &MasterKey) -> Result<(), Im
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Reads and opens the image at `path`, also saying its format version.
+pub fn load_opened(path: &Path, master: &MasterKey) -> Result<Opened, ImageError> {
+    let bytes = std::fs::read(path).map_err(|source| ImageError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    open(&bytes, master)
 }
 
 /// Reads and opens the image at `path`.
