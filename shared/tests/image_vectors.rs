@@ -60,10 +60,7 @@ const ED25519_SIGNATURE: &str = "92A009A9F0D4CAB8720E820B5F642540A2B27B5416503F8
 /// signature key, and one wrong PW1 try.
 fn sample_v2() -> vsc_core::card::Card {
     let mut card = vsc_core::sample::card_with_openpgp();
-    let import = format!(
-        "00DB3FFF2C4D2AB6007F480292205F4820{ED25519_SEED}"
-    )
-    .replace(' ', "");
+    let import = format!("00DB3FFF2C4D2AB6007F480292205F4820{ED25519_SEED}").replace(' ', "");
     for (command, expected) in [
         ("00A4040006D27600012401", "9000"),
         ("00200083083132333435363738", "9000"),
@@ -99,7 +96,10 @@ fn format_2_sample_card_loads_with_its_applications() {
         transmit(&mut card, "00CA005B00"),
         format!("{}9000", hex::encode_upper("Mustermann"))
     );
-    assert_eq!(transmit(&mut card, "00CA00C400"), "007F7F7F020003 9000".replace(' ', ""));
+    assert_eq!(
+        transmit(&mut card, "00CA00C400"),
+        "007F7F7F020003 9000".replace(' ', "")
+    );
     assert_eq!(
         transmit(&mut card, "0047810002B60000"),
         format!("7F4922862 0{ED25519_PUBLIC}9000").replace(' ', "")

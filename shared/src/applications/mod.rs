@@ -288,3 +288,45 @@ pub(crate) fn dispatch(
         None => Err(Status::NoPreciseDiagnosis),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::card::Card;
+
+    #[test]
+    fn the_install_command_is_the_one_card_md_gives_and_is_checked() {
+        let fcp = install_fcp(ApplicationKind::OpenPgp);
+        assert_eq!(
+            hex::encode_upper(&fcp),
+            "6214820138 8406D27600012401 A507800101 81020304".replace(' ', "")
+        );
+        assert_eq!(parse_install(&fcp), Ok(Some(ApplicationKind::OpenPgp)));
+        for bad in [
+            "6214820138 8406D27600012402 A507800101 81020304", // another AID
+            "6214820138 8406D27600012401 A507800102 81020304", // an unknown kind
+            "6214820138 8406D27600012401 A507800101 81020303", // another version
+            "6218820138 83026000 8406D27600012401 A507800101 81020304", // with a FID
+            "6212820138 8406D27600012401 A505 8001018100",
+        ] {
+            assert_eq!(
+                parse_install(&hex::decode(bad.replace(' ', "")).unwrap()),
+                Err(Status::IncorrectData),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse_install(&hex::decode("62038201 38").unwrap_or_default()),
+            Ok(None)
+        );
+        // Installed twice: 6A8A.
+        let mut card = Card::blank();
+        let install = format!("00E0000016{}", hex::encode_upper(&fcp));
+        let send = |card: &mut Card, hex: &str| {
+            hex::encode_upper(card.transmit(&hex::decode(hex).unwrap()))
+        };
+        assert_eq!(send(&mut card, &install), "9000");
+        assert_eq!(send(&mut card, &install), "6A8A");
+        assert_eq!(send(&mut card, "00A4040C06D27600012401"), "9000");
+    }
+}
