@@ -2,6 +2,7 @@
 //! ([`crate::sample::openpgp_token`]): `COMMAND -> RESPONSE`, `?` for a nibble that varies.
 
 use super::*;
+use crate::apdu::Command;
 use crate::card::Card;
 
 #[track_caller]
@@ -428,4 +429,90 @@ fn chained_and_extended_commands() {
     // The same in one extended command; a chain of an instruction OpenPGP does not know.
     let command = format!("00DA7F2100{:04X}{}", certificate.len(), hexs(&certificate));
     run(&mut card, &format!("{command} -> 9000\n10B0000000 -> 6D00"));
+}
+
+/// A host that cannot save anything.
+#[derive(Debug)]
+struct Unsavable(Box<crate::card::CardState>);
+
+impl crate::card::Persistence for Unsavable {
+    fn save(&mut self, _state: &crate::card::CardState) -> Result<(), crate::card::SaveFailed> {
+        Err(crate::card::SaveFailed)
+    }
+    fn durable(&self) -> Option<crate::card::CardState> {
+        Some((*self.0).clone())
+    }
+}
+
+#[test]
+fn a_password_try_that_cannot_be_saved_is_never_compared() {
+    // Issue 9, defect 1, for OpenPGP's PW1, PW3 and resetting code.
+    let mut card = token();
+    run(
+        &mut card,
+        &format!("{PW3} -> 9000\n00DA00D308 3837363534333231 -> 9000"),
+    );
+    let state = card.into_state();
+    let mut card =
+        Card::with_persistence(state.clone(), Box::new(Unsavable(Box::new(state.clone()))));
+    run(
+        &mut card,
+        &format!(
+            "{SELECT} -> 9000
+             {PW1} -> 6581
+             0020008106 303030303030 -> 6581
+             {PW3} -> 6581
+             00200081 -> 63C3
+             00200083 -> 63C3
+             00DA005B0141 -> 6982                      # nothing was unlocked
+             002C00810E 3837363534333231 363534333231 -> 6581
+             002400810C 313233343536 363534333231 -> 6581"
+        ),
+    );
+    assert_eq!(card.state(), &state);
+}
+
+#[test]
+fn commands_out_of_order_and_broken_chains() {
+    let mut card = token();
+    run(
+        &mut card,
+        &format!(
+            "00C0000000 -> 6985                         # GET RESPONSE with nothing pending
+             10DA005B0141 -> 9000
+             00CA006E00 -> 6883                       # another command inside a chain
+             {PW3} -> 9000
+             002C028106 363534333231 -> 9000
+             0020FF83 -> 9000
+             002C028106 363534333231 -> 6982          # PW3 no longer verified
+             0C200081 06 313233343536 -> 6985         # SM belongs to the VSC's channel"
+        ),
+    );
+}
+
+proptest::proptest! {
+    #[test]
+    fn no_command_panics_the_application_or_shows_a_private_key(
+        commands in proptest::collection::vec(
+            (proptest::sample::select(vec![0x20u8, 0x22, 0x24, 0x2A, 0x2C, 0x44, 0x47, 0x84, 0x88, 0xA5, 0xC0, 0xCA, 0xDA, 0xDB, 0xE6]),
+             proptest::prelude::any::<u8>(), proptest::prelude::any::<u8>(),
+             proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+             proptest::option::of(1usize..=300)),
+            1..25)
+    ) {
+        let mut card = token();
+        run(&mut card, &format!("{PW3} -> 9000\n00DA00C10A162B06010401DA470F01 -> 9000\n{PW1} -> 9000"));
+        let generated = send(&mut card, "0047800002B60000");
+        proptest::prop_assert!(generated.ends_with("9000"));
+        // The private key as the image seals it: its last 32 bytes are the Ed25519 seed.
+        let crate::applications::Application::OpenPgp(app) = &card.state().applications[0];
+        let sealed = postcard::to_allocvec(app.key(Slot::Signature).unwrap()).unwrap();
+        let seed = sealed[sealed.len() - 32..].to_vec();
+        for (ins, p1, p2, data, ne) in commands {
+            let command = Command::new(0x00, ins, p1, p2).with_data(&data).with_ne(ne).to_vec().unwrap();
+            let response = card.transmit(&command);
+            proptest::prop_assert!(response.len() >= 2);
+            proptest::prop_assert!(!response.windows(32).any(|w| w == seed.as_slice()));
+        }
+    }
 }
