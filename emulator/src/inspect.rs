@@ -14,6 +14,8 @@ use vsc_core::inspect::{self, CardReport, FileReport};
 pub struct ImageReport {
     /// The image format version.
     pub format_version: u16,
+    /// The image's generation (how many saves made it).
+    pub generation: u64,
     /// The file's size in bytes.
     pub size: usize,
     /// The check value of the issuer key the image names.
@@ -26,17 +28,17 @@ pub struct ImageReport {
     pub card: CardReport,
 }
 
-/// Describes the image `bytes`; with `master`, everything is verified and opened first.
+/// Describes the image `bytes`; with `master`, everything is verified (the MAC first, as
+/// `serve` does) and opened before anything is read; without it, nothing is verified.
 pub fn describe(bytes: &[u8], master: Option<&MasterKey>) -> Result<ImageReport, ImageError> {
+    let opened = master
+        .map(|master| image::open(bytes, master))
+        .transpose()?;
     let clear = image::read_clear(bytes)?;
-    let (card, verified, sealed) = match master {
-        Some(master) => (
-            inspect::report(&image::decode(bytes, master)?),
-            true,
-            Vec::new(),
-        ),
+    let (card, verified, sealed) = match &opened {
+        Some(opened) => (inspect::report(&opened.state), true, Vec::new()),
         None => (
-            inspect::report_files(clear.uid, clear.life_cycle.name(), &clear.fs),
+            inspect::report_clear(&clear),
             false,
             clear
                 .sealed
@@ -46,7 +48,8 @@ pub fn describe(bytes: &[u8], master: Option<&MasterKey>) -> Result<ImageReport,
         ),
     };
     Ok(ImageReport {
-        format_version: image::FORMAT_VERSION,
+        format_version: clear.version,
+        generation: clear.generation,
         size: bytes.len(),
         issuer_kcv: clear.issuer_kcv.to_string(),
         verified,
@@ -63,8 +66,8 @@ pub fn render(report: &ImageReport) -> String {
     let _ = writeln!(out, "life cycle   {}", card.life_cycle);
     let _ = writeln!(
         out,
-        "format       version {}, {} bytes",
-        report.format_version, report.size
+        "format       version {}, {} bytes, generation {}",
+        report.format_version, report.size, report.generation
     );
     let _ = writeln!(out, "issuer key   check value {}", report.issuer_kcv);
     if report.verified {
@@ -72,7 +75,7 @@ pub fn render(report: &ImageReport) -> String {
     } else {
         let _ = writeln!(
             out,
-            "integrity    NOT verified: no issuer key given (--key-file)"
+            "integrity    NOT verified: no issuer key given (--key-file); nothing shown here is checked"
         );
     }
     let _ = writeln!(out, "\nfiles");
@@ -122,6 +125,54 @@ pub fn render(report: &ImageReport) -> String {
     if let Some(channel) = card.channel_keys {
         let loaded = if channel { "loaded" } else { "none" };
         let _ = writeln!(out, "\npersonalization channel keys: {loaded}");
+    }
+    for application in &card.applications {
+        let _ = writeln!(
+            out,
+            "\napplication  {} {}, {}",
+            application.kind, application.aid, application.state
+        );
+        for (name, value) in &application.data {
+            let _ = writeln!(out, "  {name}: {value}");
+        }
+        let _ = writeln!(out, "  keys");
+        for key in &application.keys {
+            let mut line = format!("    {:<14} {}, {}", key.slot, key.algorithm, key.status);
+            match key.loaded {
+                Some(true) => line.push_str(", private key on the card"),
+                Some(false) => line.push_str(", no private key"),
+                None => {}
+            }
+            if let Some(fingerprint) = &key.fingerprint {
+                let _ = write!(line, ", fingerprint {fingerprint}");
+            }
+            if let Some(created) = key.created {
+                let _ = write!(line, ", created {created}");
+            }
+            let _ = writeln!(out, "{line}");
+        }
+        match &application.passwords {
+            Some(passwords) => {
+                let _ = writeln!(out, "  passwords");
+                for p in passwords {
+                    let state = if !p.set {
+                        "not set".to_string()
+                    } else if p.blocked {
+                        "BLOCKED".to_string()
+                    } else {
+                        format!("{} of {} tries left", p.tries_left, p.max_tries)
+                    };
+                    let _ = writeln!(
+                        out,
+                        "    {:<14} {state}, {} to {} bytes",
+                        p.name, p.min_length, p.max_length
+                    );
+                }
+            }
+            None => {
+                let _ = writeln!(out, "  passwords and keys sealed (no issuer key given)");
+            }
+        }
     }
     out
 }
@@ -231,5 +282,52 @@ mod tests {
             describe(&bytes, Some(&other)),
             Err(ImageError::WrongIssuerKey { .. })
         ));
+    }
+
+    #[test]
+    fn with_a_key_every_tampered_image_is_reported_as_tampered() {
+        // Issue 9, defect 7: some bit flips and an appended byte were reported as "clear area
+        // cannot be decoded"; the MAC is checked first now.
+        let master = MasterKey::from_bytes(&[5; 32]);
+        let bytes =
+            image::encode(&vsc_core::sample::card_with_openpgp().into_state(), &master).unwrap();
+        let mut appended = bytes.clone();
+        appended.push(0);
+        let mut variants = vec![appended];
+        for i in (32..bytes.len()).step_by(7) {
+            for bit in [0x01, 0x80] {
+                let mut flipped = bytes.clone();
+                flipped[i] ^= bit;
+                variants.push(flipped);
+            }
+        }
+        for variant in &variants {
+            match describe(variant, Some(&master)) {
+                Err(ImageError::Tampered | ImageError::Truncated(_)) => {}
+                other => panic!("{other:?}"),
+            }
+            if let Err(error) = describe(variant, None) {
+                assert!(matches!(error, ImageError::Unverified(_)), "{error}");
+                assert!(
+                    error.to_string().contains("nothing in it is verified"),
+                    "{error}"
+                );
+            }
+        }
+        let open = render(&describe(&bytes, Some(&master)).unwrap());
+        assert!(
+            open.contains("application  OpenPGP 3.4 D276000124010304FF56000000010000, active"),
+            "{open}"
+        );
+        assert!(
+            open.contains("PW1            3 of 3 tries left, 6 to 127 bytes"),
+            "{open}"
+        );
+        assert!(
+            open.contains("signature      rsa2048, none, no private key"),
+            "{open}"
+        );
+        let closed = render(&describe(&bytes, None).unwrap());
+        assert!(closed.contains("passwords and keys sealed"), "{closed}");
     }
 }

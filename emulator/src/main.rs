@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, CommandFactory, Parser, Subcommand};
+use vsc_core::image::served::Check;
 use vsc_core::issuer::IssuerKeyFile;
 use vsc_emulator::options::{ServeOptions, Verbosity, init_logging, shutdown_signal};
 use vsc_emulator::readers_conf::{self, VPCD_DRIVER};
@@ -125,6 +126,13 @@ struct ServeArgs {
     #[arg(long)]
     fresh: bool,
 
+    /// Serve an image even when it is older than one already served from the same path (its
+    /// record, IMAGE.served, says so), or when that record does not verify; the record then
+    /// starts again from this image. Without it such an image is refused: putting back an
+    /// older copy of a card would give back its PIN tries.
+    #[arg(long)]
+    allow_rollback: bool,
+
     /// Record each session as a transcript (.vsct), secrets masked; with several images, FILE
     /// gets the slot number before its extension (session-1.vsct).
     #[arg(long, value_name = "FILE")]
@@ -226,7 +234,20 @@ fn serve(args: ServeArgs, verbosity: Verbosity) -> anyhow::Result<()> {
             (_, true) => Saving::Fresh,
             _ => Saving::Image,
         };
-        let mut card = VscCard::open(image, key.master_key().clone(), saving)?;
+        let (mut card, check) =
+            VscCard::serve(image, key.master_key().clone(), saving, args.allow_rollback)?;
+        match check {
+            Check::Current => {}
+            Check::FirstServe => tracing::warn!(
+                "{}: no record of generations served yet; starting one beside the image",
+                image.display()
+            ),
+            Check::RolledBack => tracing::warn!(
+                "{}: serving an older image (or one whose record did not verify) as \
+                 --allow-rollback asks; the record starts again from it",
+                image.display()
+            ),
+        }
         if let Some(record) = &args.record {
             let path = if args.images.len() == 1 {
                 record.clone()

@@ -239,4 +239,45 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn an_openpgp_session_is_recorded_with_its_secrets_masked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("session.vsct");
+        let mut card = vsc_core::sample::openpgp_token([1, 2, 3, 4, 5, 6, 7, 8]);
+        let mut recorder = Recorder::create(&path, &card).unwrap();
+        for hex in [
+            "00A4040006D27600012401",
+            "00200083083132333435363738",
+            "00DA005B0548656C6C6F",
+            "00DA00D3083837363534333231",
+            "00DA00C10A162B06010401DA470F01",
+            "0047800002B60000",
+            "00CA005B00",
+            "0020008106313233343536",
+            "002A9E9A04AABBCCDD00",
+        ] {
+            transmit(&mut card, &mut recorder, hex);
+        }
+        recorder.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for secret in [
+            "3132333435363738",
+            "313233343536",
+            "3837363534333231",
+            "AABBCCDD",
+        ] {
+            assert!(!text.contains(secret), "{secret} in the recording:\n{text}");
+        }
+        assert!(
+            text.contains("> 00DA005B0548656C6C6F"),
+            "public cardholder data: {text}"
+        );
+        assert!(text.contains("< 48656C6C6F9000"), "{text}");
+        assert!(text.contains("< 7F4922862"), "the public key: {text}");
+        assert!(
+            text.contains("> 00DA00D3080000000000000000\n< 9000"),
+            "{text}"
+        );
+    }
 }

@@ -255,6 +255,30 @@ fn write_parameters(f: &mut fmt::Formatter<'_>, command: &Command<'_>) -> fmt::R
             | Ins::TerminateEf,
         ) => write_file_target(f, p1, command.data.is_empty(), "current file"),
         Some(Ins::TerminateCardUsage) => f.write_str("the whole card"),
+        Some(Ins::PerformSecurityOperation) => match p1p2 {
+            0x9E9A => f.write_str("compute digital signature"),
+            0x8086 => f.write_str("decipher"),
+            0x8680 => f.write_str("encipher"),
+            _ => write!(f, "P1-P2 {p1p2:04X}"),
+        },
+        Some(Ins::GenerateAsymmetricKeyPair) => match p1 {
+            0x80 => f.write_str("generate a key pair"),
+            0x81 => f.write_str("read a public key"),
+            _ => write!(f, "P1 {p1:02X}"),
+        },
+        Some(Ins::ManageSecurityEnvironment) => {
+            let template = match p2 {
+                0xA4 => "authentication",
+                0xB6 => "digital signature",
+                0xB8 => "confidentiality",
+                _ => "P2 unknown",
+            };
+            match p1 {
+                0x41 => write!(f, "set, {template} template"),
+                _ => write!(f, "P1 {p1:02X}, {template} template"),
+            }
+        }
+        Some(Ins::SelectData) => write!(f, "occurrence {p1}, P2 {p2:02X}"),
         Some(Ins::GetResponse) => f.write_str("the remaining response bytes"),
         _ => write!(f, "P1-P2 {p1p2:04X}"),
     }
@@ -389,6 +413,29 @@ mod tests {
             "SELECT 0CA4040C [SM, header authenticated]: by DF name, first or only occurrence, \
              no response data; Nc=11 data masked -> 9000 (success), no data"
         );
+    }
+
+    #[test]
+    fn openpgp_commands_are_named_and_their_secrets_masked() {
+        let sign = line(&format!("002A9E9A20{}00", "11".repeat(32)), "9000");
+        assert!(
+            sign.starts_with(
+                "PERFORM SECURITY OPERATION 002A9E9A: compute digital signature; Nc=32 data masked"
+            ),
+            "{sign}"
+        );
+        let generate = line("0047800002B60000", "9000");
+        assert!(
+            generate.starts_with("GENERATE ASYMMETRIC KEY PAIR 00478000: generate a key pair"),
+            "{generate}"
+        );
+        assert!(line("002241B803830102", "9000").contains("set, confidentiality template"));
+        assert!(
+            line("00A5020406600 45C027F21".replace(' ', "").as_str(), "9000")
+                .starts_with("SELECT DATA 00A50204: occurrence 2")
+        );
+        let import = line("00DB3FFF064D04B6007F4800", "9000");
+        assert!(import.contains("data masked"), "{import}");
     }
 
     #[test]

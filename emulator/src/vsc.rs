@@ -1,12 +1,13 @@
 //! A VSC image served as a live card: the card OS, with every change to the card saved
-//! atomically before the response leaves, and the session optionally recorded. The image is
-//! locked while it is served.
+//! atomically into its image through the card's persistence hook before the response leaves
+//! (and every password try saved before it is compared), and the session optionally recorded.
+//! The image is locked while it is served.
 
 use std::path::{Path, PathBuf};
 
-use vsc_core::apdu::Status;
-use vsc_core::card::{Card, CardState};
+use vsc_core::card::{Card, CardState, Persistence, SaveFailed};
 use vsc_core::crypto::MasterKey;
+use vsc_core::image::served::{self, Check, RollbackError};
 use vsc_core::image::{self, FileLock, ImageError, LockError};
 
 use crate::card::VirtualCard;
@@ -15,10 +16,24 @@ use crate::record::Recorder;
 /// A VSC in a slot.
 pub struct VscCard {
     card: Card,
-    persistence: Persistence,
+    /// The state to give the card at every power-on (`--fresh`).
+    fresh: Option<Box<CardState>>,
+    saves: bool,
     recorder: Option<Recorder>,
     /// The image's lock, held while the card is served (none for a card made in memory).
     _lock: Option<FileLock>,
+}
+
+/// What happens to the changes a command makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Saving {
+    /// Saved into the image before the answer leaves.
+    Image,
+    /// Kept in memory until the emulator stops (`--read-only`).
+    ReadOnly,
+    /// Forgotten at every power-on: the card is what its image holds each time it is powered
+    /// (`--fresh`, for rigs that personalize the same blank card again and again).
+    Fresh,
 }
 
 /// Why an image cannot be served.
@@ -45,6 +60,14 @@ pub enum OpenError {
         path: PathBuf,
         /// What the system said.
         source: std::io::Error,
+    },
+    /// The image is older than one served before, or its record does not verify.
+    #[error("{}", path.display())]
+    Rollback {
+        /// The image.
+        path: PathBuf,
+        /// Why.
+        source: RollbackError,
     },
     /// The image does not load.
     #[error("{}", path.display())]
@@ -93,40 +116,81 @@ fn process_name(pid: u32) -> Option<String> {
     Some(name.trim_end().to_owned()).filter(|name| !name.is_empty())
 }
 
-/// What happens to the changes a command makes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Saving {
-    /// Saved into the image before the answer leaves.
-    Image,
-    /// Kept in memory until the emulator stops (`--read-only`).
-    ReadOnly,
-    /// Forgotten at every power-on: the card is what its image holds each time it is powered
-    /// (`--fresh`, for rigs that personalize the same blank card again and again).
-    Fresh,
+/// The persistence hook that saves a card into its image file, then the record of the
+/// generation served beside it (the rollback check); `saved` is what the file holds, for the
+/// card to fall back on when a save fails.
+pub struct ImageFile {
+    path: PathBuf,
+    master: MasterKey,
+    saved: Box<CardState>,
 }
 
-/// Where the card's state goes after a change.
-enum Persistence {
-    /// Served from memory only (`--read-only`, or a card made in a test).
-    None,
-    /// Served from memory, and back to `initial` at every power-on.
-    Fresh { initial: Box<CardState> },
-    /// Saved into its image file; `saved` is what the file holds, to fall back on when a save
-    /// fails.
-    Image {
-        path: PathBuf,
-        master: MasterKey,
-        saved: Box<CardState>,
-    },
+impl ImageFile {
+    /// Saves into the image at `path`, which holds `saved` now.
+    pub fn new(path: &Path, master: MasterKey, saved: CardState) -> ImageFile {
+        ImageFile {
+            path: path.to_path_buf(),
+            master,
+            saved: Box::new(saved),
+        }
+    }
+}
+
+impl Persistence for ImageFile {
+    fn save(&mut self, state: &CardState) -> Result<(), SaveFailed> {
+        match image::save(&self.path, state, &self.master) {
+            Ok(()) => {
+                *self.saved = state.clone();
+                // The image is durable: a record that lags behind only weakens the rollback
+                // check, while failing here would undo a counted PIN try in memory.
+                let uid = state.uid().unwrap_or_default().0;
+                if let Err(error) = served::record(&self.path, uid, state.generation, &self.master)
+                {
+                    tracing::error!("the rollback record lags behind the image: {error}");
+                }
+                Ok(())
+            }
+            Err(error) => {
+                tracing::error!(
+                    "cannot save the card, answering 6581 and undoing the change: {error}"
+                );
+                Err(SaveFailed)
+            }
+        }
+    }
+
+    fn durable(&self) -> Option<CardState> {
+        Some((*self.saved).clone())
+    }
+}
+
+impl std::fmt::Debug for ImageFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageFile")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl VscCard {
-    /// Opens the image at `path` for serving, its changes going where `saving` says.
+    /// Opens the image at `path` for serving, its changes going where `saving` says; an image
+    /// older than one served before is refused.
     ///
     /// The image is locked first (exclusively, whatever `saving` says: a card served twice would
     /// answer from two states), and the temporary files that a killed save of it left behind are
     /// removed.
     pub fn open(path: &Path, master: MasterKey, saving: Saving) -> Result<VscCard, OpenError> {
+        VscCard::serve(path, master, saving, false).map(|(card, _)| card)
+    }
+
+    /// Opens the image at `path` as [`VscCard::open`] does; with `allow_rollback`, an older
+    /// image (or a bad record) is served anyway and the record starts again from it.
+    pub fn serve(
+        path: &Path,
+        master: MasterKey,
+        saving: Saving,
+        allow_rollback: bool,
+    ) -> Result<(VscCard, Check), OpenError> {
         let lock = FileLock::try_exclusive(path).map_err(OpenError::from_lock)?;
         let removed = image::remove_stale_temporaries(path).map_err(|source| OpenError::Io {
             path: path.to_path_buf(),
@@ -141,33 +205,55 @@ impl VscCard {
         }
         let state =
             image::load(path, &master).map_err(|error| OpenError::from_image(path, error))?;
-        let persistence = match saving {
-            Saving::ReadOnly => Persistence::None,
-            Saving::Fresh => Persistence::Fresh {
-                initial: Box::new(state.clone()),
-            },
-            Saving::Image => Persistence::Image {
+        let uid = state.uid().unwrap_or_default().0;
+        let check = served::check_and_record(path, uid, state.generation, &master, allow_rollback)
+            .map_err(|source| OpenError::Rollback {
                 path: path.to_path_buf(),
-                master,
-                saved: Box::new(state.clone()),
-            },
-        };
-        Ok(VscCard {
-            card: Card::from_state(state),
-            persistence,
-            recorder: None,
-            _lock: Some(lock),
-        })
+                source,
+            })?;
+        let mut card = VscCard::with_saving(state, path, master, saving);
+        card._lock = Some(lock);
+        Ok((card, check))
     }
 
-    /// Serves `card` from memory.
-    pub fn in_memory(card: Card) -> VscCard {
+    /// Serves `state`, read from the image at `path`, its changes going where `saving` says.
+    pub fn with_saving(
+        state: CardState,
+        path: &Path,
+        master: MasterKey,
+        saving: Saving,
+    ) -> VscCard {
+        let (card, fresh) = match saving {
+            Saving::ReadOnly => (Card::from_state(state), None),
+            Saving::Fresh => (Card::from_state(state.clone()), Some(Box::new(state))),
+            Saving::Image => {
+                let hook = ImageFile::new(path, master, state.clone());
+                (Card::with_persistence(state, Box::new(hook)), None)
+            }
+        };
         VscCard {
             card,
-            persistence: Persistence::None,
+            fresh,
+            saves: saving == Saving::Image,
             recorder: None,
             _lock: None,
         }
+    }
+
+    /// Serves `card` as it is (in memory, unless its persistence says otherwise).
+    pub fn in_memory(card: Card) -> VscCard {
+        VscCard {
+            card,
+            fresh: None,
+            saves: false,
+            recorder: None,
+            _lock: None,
+        }
+    }
+
+    /// Serves a card whose changes go through `persistence`.
+    pub fn with_persistence(state: CardState, persistence: Box<dyn Persistence>) -> VscCard {
+        VscCard::in_memory(Card::with_persistence(state, persistence))
     }
 
     /// Records the session from now on into a transcript at `path`.
@@ -188,34 +274,6 @@ impl VscCard {
             None => Ok(None),
         }
     }
-
-    /// Saves a changed card before its response leaves. When the save fails, the card falls
-    /// back to what its image holds and the command answers `6581` (memory failure): the
-    /// terminal never learns the outcome of a change that did not last.
-    fn persist(&mut self, response: &mut Vec<u8>) {
-        if !self.card.take_changed() {
-            return;
-        }
-        let Persistence::Image {
-            path,
-            master,
-            saved,
-        } = &mut self.persistence
-        else {
-            return;
-        };
-        match image::save(path, self.card.state(), master) {
-            Ok(()) => **saved = self.card.state().clone(),
-            Err(error) => {
-                tracing::error!(
-                    "cannot save the card, answering 6581 and undoing the change: {error}"
-                );
-                self.card = Card::from_state((**saved).clone());
-                response.clear();
-                response.extend_from_slice(&Status::MemoryFailure.to_bytes());
-            }
-        }
-    }
 }
 
 impl VirtualCard for VscCard {
@@ -225,7 +283,6 @@ impl VirtualCard for VscCard {
 
     fn transmit(&mut self, command: &[u8], response: &mut Vec<u8>) {
         self.card.transmit_into(command, response);
-        self.persist(response);
         if let Some(recorder) = &mut self.recorder {
             recorder.exchange(command, response, self.card.disclosure_context());
         }
@@ -239,9 +296,9 @@ impl VirtualCard for VscCard {
     }
 
     fn power_on(&mut self) {
-        match &self.persistence {
-            Persistence::Fresh { initial } => self.card = Card::from_state((**initial).clone()),
-            _ => self.card.reset(),
+        match &self.fresh {
+            Some(initial) => self.card.replace_state((**initial).clone()),
+            None => self.card.reset(),
         }
         if let Some(recorder) = &mut self.recorder {
             recorder.reset(true);
@@ -257,10 +314,7 @@ impl std::fmt::Debug for VscCard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VscCard")
             .field("uid", &self.card.state().uid())
-            .field(
-                "saves",
-                &matches!(self.persistence, Persistence::Image { .. }),
-            )
+            .field("saves", &self.saves)
             .field("records", &self.recorder.is_some())
             .finish()
     }
@@ -385,5 +439,67 @@ mod tests {
             "the try did not last, so it did not count"
         );
         std::fs::rename(&moved, dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_right_pin_whose_try_cannot_be_saved_unlocks_nothing() {
+        // Issue 9, defect 1: with the image unsavable, a right PIN answered 9000 and unlocked
+        // the private data while wrong ones were rolled back uncounted (an unlimited oracle).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("card.vsc");
+        image::save(&path, &vsc_core::sample::card().into_state(), &master()).unwrap();
+        let mut card = VscCard::open(&path, master(), Saving::Image).unwrap();
+        let moved = dir.path().with_extension("moved");
+        std::fs::rename(dir.path(), &moved).unwrap();
+        let mut response = Vec::new();
+        card.transmit(b"\x00\x20\x00\x01\x08123456\xFF\xFF", &mut response);
+        assert_eq!(response, [0x65, 0x81], "the right PIN");
+        response.clear();
+        card.transmit(&hex::decode("00A4080C0460006001").unwrap(), &mut response);
+        response.clear();
+        card.transmit(&hex::decode("00B0000004").unwrap(), &mut response);
+        assert_eq!(response, [0x69, 0x82], "nothing unlocked");
+        assert_eq!(verify_wrong(&mut card), [0x65, 0x81], "a wrong PIN");
+        std::fs::rename(&moved, dir.path()).unwrap();
+        let on_disk = image::load(&path, &master()).unwrap();
+        assert_eq!(
+            on_disk
+                .passwords
+                .get(vsc_core::security::PasswordRef::UserPin)
+                .unwrap()
+                .tries_left,
+            3
+        );
+    }
+
+    #[test]
+    fn an_older_copy_of_the_image_is_refused_and_a_pin_try_is_not_undone() {
+        // Issue 9, rollback: copying back an older image restored its PIN tries.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("card.vsc");
+        image::save(&path, &vsc_core::sample::card().into_state(), &master()).unwrap();
+        let old = std::fs::read(&path).unwrap();
+        let mut card = VscCard::open(&path, master(), Saving::Image).unwrap();
+        assert_eq!(verify_wrong(&mut card), [0x63, 0xC2]);
+        drop(card);
+        std::fs::write(&path, &old).unwrap();
+        let error = VscCard::open(&path, master(), Saving::Image).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                OpenError::Rollback {
+                    source: RollbackError::Older { .. },
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        let (mut card, check) = VscCard::serve(&path, master(), Saving::Image, true).unwrap();
+        assert_eq!(check, Check::RolledBack);
+        assert_eq!(
+            verify_wrong(&mut card),
+            [0x63, 0xC2],
+            "the old image, as asked"
+        );
     }
 }

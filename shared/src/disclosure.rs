@@ -5,7 +5,11 @@
 //! The rule is an allow list. Command data is shown only when it merely *names* something (a
 //! file, a path, an application, an offset, a tag list, a new file's control parameters), or
 //! when it is known to be written into public data; response data only when it is known to be
-//! read from public data or to be a public key. Everything else — reference data (PINs, PUKs,
+//! read from public data or to be a public key. What is public is the card's to say
+//! ([`crate::card::Card::disclosure_context`]): for the VSC file system the file addressed, for
+//! an application the data object or key pair its last command addressed (OpenPGP's cardholder
+//! data and public keys are public; its private use DOs 3 and 4, the resetting code and key
+//! imports are not). Everything else — reference data (PINs, PUKs,
 //! resetting codes), keys, challenges and cryptograms, private data, any instruction this rule
 //! does not know (including every proprietary or application-specific one), any proprietary
 //! class — is masked. Secure messaging is shown only when the exchange is known to be genuine
@@ -63,6 +67,7 @@ pub fn command_data(command: &Command<'_>, context: Context) -> Disclosure {
         // Data that only names or addresses something.
         Some(
             Ins::Select
+            | Ins::SelectData
             | Ins::ReadBinaryOdd
             | Ins::ReadRecordOdd
             | Ins::EraseBinary
@@ -88,6 +93,9 @@ pub fn command_data(command: &Command<'_>, context: Context) -> Disclosure {
             | Ins::AppendRecord,
         ) => public,
         Some(Ins::PutData | Ins::PutDataOdd) => public && command.p1 != 0x01,
+        // A key pair's control reference template (which key), when the card says the
+        // command is about a public key.
+        Some(Ins::GenerateAsymmetricKeyPair) => public,
         _ => false,
     };
     if shown {
@@ -114,7 +122,8 @@ pub fn response_data(command: &Command<'_>, context: Context) -> Disclosure {
             | Ins::ReadRecord
             | Ins::ReadRecordOdd
             | Ins::GetData
-            | Ins::GetDataOdd,
+            | Ins::GetDataOdd
+            | Ins::GenerateAsymmetricKeyPair,
         ) => public,
         // Challenges are random, signatures and deciphered data are the card's secrets' work,
         // GET RESPONSE continues an answer whose kind is not known here.
@@ -303,6 +312,26 @@ mod tests {
         assert!(!shown("00D6000003414243", Context::default()));
         assert!(shown("00DA005B03414243", PUBLIC));
         assert!(!shown("00DA010103414243", PUBLIC), "PUT DATA 01xx");
+    }
+
+    #[test]
+    fn public_keys_are_shown_only_when_the_card_says_so() {
+        let generate = command("0047810002B60000");
+        let generate = Command::parse(&generate).unwrap();
+        assert_eq!(command_data(&generate, PUBLIC), Disclosure::Show);
+        assert_eq!(response_data(&generate, PUBLIC), Disclosure::Show);
+        assert_eq!(
+            response_data(&generate, Context::default()),
+            Disclosure::Mask
+        );
+        // OpenPGP key import and the resetting code: the card says "not public".
+        let private = Context {
+            public_target: Some(false),
+            ..Context::default()
+        };
+        assert!(!shown("00DB3FFF044D02B600", private));
+        assert!(!shown("00DA00D3083132333435363738", private));
+        assert!(!shown("002A9E9A0401020304", PUBLIC), "what is signed");
     }
 
     #[test]

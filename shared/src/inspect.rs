@@ -1,9 +1,11 @@
 //! What a VSC holds, described for people and tools (`vsc-emulator inspect`): the file tree
-//! with sizes and access rules, public contents, password and key states. Never a PIN value, a
-//! key value or the contents of the private area.
+//! with sizes and access rules, public contents, password and key states, and each
+//! application's objects (key slots with their algorithm and fingerprint, password states,
+//! public data objects). Never a PIN value, a key value or the contents of the private area.
 
 use serde::Serialize;
 
+use crate::applications::{Application, PublicPart, openpgp};
 use crate::card::CardState;
 use crate::fs::{Df, DfPath, EfBody, Fid, FileSystem, Node, Operation, RecordKind};
 use crate::security::PasswordRef;
@@ -23,6 +25,45 @@ pub struct CardReport {
     pub keys: Option<Vec<KeyReport>>,
     /// Whether the personalization channel keys are loaded, when known.
     pub channel_keys: Option<bool>,
+    /// The applications beside the VSC file system.
+    pub applications: Vec<ApplicationReport>,
+}
+
+/// An application described.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ApplicationReport {
+    /// E.g. `OpenPGP 3.4`.
+    pub kind: String,
+    /// The full AID, hex.
+    pub aid: String,
+    /// `active` or `terminated`.
+    pub state: String,
+    /// Public data objects: name and value as text.
+    pub data: Vec<(String, String)>,
+    /// The key slots.
+    pub keys: Vec<SlotReport>,
+    /// The passwords, when the password area could be opened.
+    pub passwords: Option<Vec<PasswordReport>>,
+}
+
+/// A key slot described: never the key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SlotReport {
+    /// E.g. `signature`.
+    pub slot: String,
+    /// The algorithm attributes, e.g. `ed25519 (EdDSA)`.
+    pub algorithm: String,
+    /// `none`, `generated` or `imported`.
+    pub status: String,
+    /// The fingerprint the terminal wrote, hex, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// The generation time the terminal wrote (seconds since 1970), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<u32>,
+    /// Whether the private key is there, when the secret key area could be opened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loaded: Option<bool>,
 }
 
 /// A file described.
@@ -120,14 +161,8 @@ pub fn report(state: &CardState) -> CardReport {
         .filter_map(|(reference, name)| {
             let p = state.passwords.get(reference)?;
             Some(PasswordReport {
-                name: name.to_string(),
-                reference: reference.byte(),
-                tries_left: p.tries_left,
-                max_tries: p.policy.max_tries,
                 blocked: p.is_blocked(),
-                set: p.is_set(),
-                min_length: p.policy.min_len,
-                max_length: p.policy.max_len,
+                ..password_report(name, reference.byte(), p)
             })
         })
         .collect(),
@@ -145,7 +180,140 @@ pub fn report(state: &CardState) -> CardReport {
             .collect(),
     );
     report.channel_keys = Some(state.keys.channel.is_some());
+    report.applications = state
+        .applications
+        .iter()
+        .map(|application| describe_application(application, state.uid().map(|u| u.0)))
+        .collect();
     report
+}
+
+/// Describes what an image shows without the issuer key: the files and the applications'
+/// public objects, in clear (nothing of it verified).
+pub fn report_clear(view: &crate::image::ClearView) -> CardReport {
+    let mut report = report_files(view.uid, view.life_cycle.name(), &view.fs);
+    report.applications = view
+        .applications
+        .iter()
+        .map(|part| match part {
+            PublicPart::OpenPgp(public) => describe_openpgp(public, view.uid, None, None),
+        })
+        .collect();
+    report
+}
+
+fn describe_application(application: &Application, uid: Option<[u8; 8]>) -> ApplicationReport {
+    match application {
+        Application::OpenPgp(app) => {
+            let passwords = [
+                ("PW1", 0x81, &app.passwords.pw1),
+                ("resetting code", 0x00, &app.passwords.rc),
+                ("PW3", 0x83, &app.passwords.pw3),
+            ]
+            .into_iter()
+            .map(|(name, reference, p)| password_report(name, reference, p))
+            .collect();
+            let loaded = openpgp::Slot::ALL.map(|slot| app.key(slot).is_some());
+            describe_openpgp(
+                &app.public,
+                uid.unwrap_or_default(),
+                Some(loaded),
+                Some(passwords),
+            )
+        }
+    }
+}
+
+fn describe_openpgp(
+    public: &openpgp::PublicData,
+    uid: [u8; 8],
+    loaded: Option<[bool; 3]>,
+    passwords: Option<Vec<PasswordReport>>,
+) -> ApplicationReport {
+    let text = |bytes: &[u8]| {
+        if bytes.is_empty() {
+            "(not set)".to_string()
+        } else {
+            printable(bytes)
+        }
+    };
+    let certificates: Vec<String> = public
+        .certificates
+        .iter()
+        .map(|c| c.len().to_string())
+        .collect();
+    let data = vec![
+        ("name".to_string(), text(&public.name)),
+        ("language".to_string(), text(&public.language)),
+        ("sex".to_string(), text(&public.sex)),
+        ("URL".to_string(), text(&public.url)),
+        ("login".to_string(), text(&public.login)),
+        (
+            "signature counter".to_string(),
+            public.signature_counter.to_string(),
+        ),
+        (
+            "PW1 valid for".to_string(),
+            if public.pw1_valid_for_several_signatures {
+                "several signatures".to_string()
+            } else {
+                "one signature".to_string()
+            },
+        ),
+        (
+            "certificates (bytes: aut, dec, sig)".to_string(),
+            certificates.join(", "),
+        ),
+    ];
+    let keys = openpgp::Slot::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, slot)| {
+            let info = &public.slots[i];
+            SlotReport {
+                slot: slot.name().to_string(),
+                algorithm: info.attributes.describe(),
+                status: match info.status {
+                    openpgp::KeyStatus::Absent => "none",
+                    openpgp::KeyStatus::Generated => "generated",
+                    openpgp::KeyStatus::Imported => "imported",
+                }
+                .to_string(),
+                fingerprint: (info.fingerprint != [0; 20])
+                    .then(|| hex::encode_upper(info.fingerprint)),
+                created: (info.generated_at != 0).then_some(info.generated_at),
+                loaded: loaded.map(|loaded| loaded[i]),
+            }
+        })
+        .collect();
+    ApplicationReport {
+        kind: crate::applications::ApplicationKind::OpenPgp
+            .name()
+            .to_string(),
+        aid: hex::encode_upper(openpgp::aid(Some(crate::Uid(uid)))),
+        state: if public.terminated {
+            "terminated"
+        } else {
+            "active"
+        }
+        .to_string(),
+        data,
+        keys,
+        passwords,
+    }
+}
+
+fn password_report(name: &str, reference: u8, p: &crate::security::Password) -> PasswordReport {
+    PasswordReport {
+        name: name.to_string(),
+        reference,
+        tries_left: p.tries_left,
+        max_tries: p.policy.max_tries,
+        blocked: p.is_blocked() && p.is_set(),
+        set: p.is_set(),
+        min_length: p.policy.min_len,
+        max_length: p.policy.max_len,
+    }
 }
 
 /// Describes what is known without the sealed areas: the files in clear.
@@ -157,6 +325,7 @@ pub fn report_files(uid: [u8; 8], life_cycle: &str, fs: &FileSystem) -> CardRepo
         passwords: None,
         keys: None,
         channel_keys: None,
+        applications: Vec::new(),
     }
 }
 
@@ -297,5 +466,40 @@ mod tests {
         assert_eq!((passwords[0].tries_left, passwords[0].set), (3, true));
         assert_eq!(report.keys.unwrap()[0].algorithm, "AES-128");
         assert_eq!(printable(b"ERIKA\0\0"), "ERIKA");
+    }
+
+    #[test]
+    fn applications_show_their_slots_and_passwords_never_their_keys() {
+        let mut card = crate::sample::card_with_openpgp();
+        let send =
+            |card: &mut crate::card::Card, hex: &str| card.transmit(&hex::decode(hex).unwrap());
+        send(&mut card, "00A4040006D27600012401");
+        send(&mut card, "00200083083132333435363738");
+        send(&mut card, "00DA00C10A162B06010401DA470F01");
+        let generated = send(&mut card, "0047800002B60000");
+        let public = &generated[5..37];
+        let state = card.into_state();
+        let report = report(&state);
+        let application = &report.applications[0];
+        assert_eq!(application.kind, "OpenPGP 3.4");
+        assert_eq!(application.keys[0].algorithm, "ed25519 (EdDSA)");
+        assert_eq!(application.keys[0].status, "generated");
+        assert_eq!(application.keys[0].loaded, Some(true));
+        assert_eq!(application.keys[1].loaded, Some(false));
+        let passwords = application.passwords.as_ref().unwrap();
+        assert_eq!(
+            (passwords[0].name.as_str(), passwords[0].tries_left),
+            ("PW1", 3)
+        );
+        assert!(!passwords[1].set);
+        let text = format!("{report:?}");
+        assert!(
+            !text.contains(&hex::encode_upper(public)),
+            "not even the public key"
+        );
+        assert!(
+            !text.contains(&hex::encode_upper("Heidestra")),
+            "no private data"
+        );
     }
 }

@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod apdu;
+pub mod applications;
 pub mod atr;
 pub mod card;
 pub mod commands;

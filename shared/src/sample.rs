@@ -107,8 +107,58 @@ pub fn script() -> Vec<(String, Vec<u8>)> {
 
 /// The sample card, operational.
 pub fn card() -> Card {
+    run(script())
+}
+
+/// The command that installs a factory-fresh OpenPGP application (CREATE FILE of its
+/// application DF on the MF; docs/card.md, "Applications").
+pub fn install_openpgp() -> (String, Vec<u8>) {
+    let fcp = crate::applications::install_fcp(crate::applications::ApplicationKind::OpenPgp);
+    let command = Command::new(0x00, 0xE0, 0x00, 0x00).with_data(&fcp);
+    (
+        "install the OpenPGP application (factory state)".to_string(),
+        command.to_vec().unwrap_or_default(),
+    )
+}
+
+/// The sample card's script with a factory-fresh OpenPGP application installed before the
+/// card is activated: a VSC holding both the VSC file system and OpenPGP.
+pub fn script_with_openpgp() -> Vec<(String, Vec<u8>)> {
+    let mut steps = script();
+    let at = steps.len().saturating_sub(1);
+    steps.insert(at, install_openpgp());
+    steps
+}
+
+/// The sample card with OpenPGP beside its file system, operational.
+pub fn card_with_openpgp() -> Card {
+    run(script_with_openpgp())
+}
+
+/// A token as it arrives from the factory: EF.UID with `uid`, a factory-fresh OpenPGP
+/// application (PW1 `123456`, PW3 `12345678`, no keys), operational.
+pub fn openpgp_token(uid: [u8; 8]) -> Card {
+    let step = |what: &str, header: [u8; 4], data: &[u8]| {
+        let command = Command::new(header[0], header[1], header[2], header[3]).with_data(data);
+        (what.to_string(), command.to_vec().unwrap_or_default())
+    };
+    let never = Condition::NEVER;
+    run(vec![
+        step(
+            "create EF.UID",
+            [0x00, 0xE0, 0x00, 0x00],
+            &ef(0x2F02, None, Condition::ALWAYS, never, 8),
+        ),
+        step("write the UID", [0x00, 0xD6, 0x00, 0x00], &uid),
+        step("back to the MF", [0x00, 0xA4, 0x00, 0x0C], &[0x3F, 0x00]),
+        install_openpgp(),
+        step("activate the card", [0x00, 0x44, 0x00, 0x00], &[0x3F, 0x00]),
+    ])
+}
+
+fn run(steps: Vec<(String, Vec<u8>)>) -> Card {
     let mut card = Card::blank();
-    for (_, command) in script() {
+    for (_, command) in steps {
         card.transmit(&command);
     }
     card.reset();
@@ -150,5 +200,13 @@ mod tests {
         }
         assert_eq!(card.state().life_cycle, LifeCycle::Operational);
         assert_eq!(card.state().uid(), Some(crate::Uid(UID)));
+        let mut card = Card::blank();
+        for (what, command) in script_with_openpgp() {
+            assert_eq!(card.transmit(&command), [0x90, 0x00], "{what}");
+        }
+        assert_eq!(card.state().applications.len(), 1);
+        let token = openpgp_token([1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(token.state().life_cycle, LifeCycle::Operational);
+        assert_eq!(token.state().applications.len(), 1);
     }
 }

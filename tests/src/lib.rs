@@ -8,11 +8,13 @@
 //!   a tiny card answering by a table, for protocol tests.
 //! - PC/SC and tool helpers: [`wait_for_card`], [`wait_for_empty_reader`], [`transmit`],
 //!   [`atr`], [`run_tool`] (opensc-tool, scriptor), [`vicc_command`], and [`workspace_binary`]
-//!   to run the workspace's own binaries.
+//!   to run the workspace's own binaries; [`GnupgHome`], a throwaway GnuPG home whose
+//!   gpg-agent and scdaemon end with it.
 
 mod binaries;
 mod card_side;
 mod error;
+mod gnupg;
 mod machine;
 mod pcsc_client;
 mod process;
@@ -23,11 +25,12 @@ mod vicc;
 pub use binaries::workspace_binary;
 pub use card_side::CardSide;
 pub use error::HarnessError;
+pub use gnupg::GnupgHome;
 pub use machine::{LOCK_FILE, Machine, Pcscd, Readers};
 pub use pcsc_client::{atr, transmit, wait_for_card, wait_for_empty_reader};
 pub use process::Process;
 pub use table_card::{CardEvent, CardLog, TableCard};
-pub use tools::{ToolOutput, run_tool};
+pub use tools::{ToolOutput, run_command, run_tool};
 pub use vicc::vicc_command;
 pub use vsc_emulator::readers_conf::ReaderEntry;
 

@@ -25,8 +25,20 @@ pub fn run_tool(
     stdin: &str,
     timeout: Duration,
 ) -> Result<ToolOutput> {
-    let mut child = Command::new(program)
-        .args(args)
+    let mut command = Command::new(program);
+    command.args(args);
+    run_command(command, stdin, timeout)
+}
+
+/// Runs `command` (its program, arguments and environment), feeding it `stdin`, and kills it if
+/// it takes longer than `timeout`.
+pub fn run_command(mut command: Command, stdin: &str, timeout: Duration) -> Result<ToolOutput> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let args: Vec<String> = command
+        .get_args()
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -79,6 +79,8 @@ instructions! {
     InternalAuthenticate = 0x88, "INTERNAL AUTHENTICATE";
     /// SELECT.
     Select = 0xA4, "SELECT";
+    /// SELECT DATA (ISO 7816-4:2013; OpenPGP selects one of its certificates with it).
+    SelectData = 0xA5, "SELECT DATA";
     /// READ BINARY, offset in P1-P2 (or a short EF identifier in P1).
     ReadBinary = 0xB0, "READ BINARY";
     /// READ BINARY, offset in the data.

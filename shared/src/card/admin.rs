@@ -29,6 +29,9 @@ impl Card {
         if let (Err(status), Err(_)) = (may_create_ef, may_create_df) {
             return Err(status);
         }
+        if let Some(kind) = crate::applications::parse_install(command.data)? {
+            return self.install_application(kind, ctx);
+        }
         let spec = fcp::parse_create(command.data)?;
         let (operation, fid, size) = match &spec {
             FileSpec::Ef(ef) => (Operation::UpdateOrCreateEf, ef.fid, ef.capacity() + 16),
@@ -75,6 +78,27 @@ impl Card {
             }
         }
         self.session.record = None;
+        self.touch();
+        Ok(Status::Success)
+    }
+
+    /// CREATE FILE of an application DF on the MF: the application, in its factory state.
+    fn install_application(
+        &mut self,
+        kind: crate::applications::ApplicationKind,
+        ctx: Context,
+    ) -> Outcome {
+        if !self.session.df.is_mf() {
+            return Err(Status::ConditionsOfUseNotSatisfied);
+        }
+        let rule = self.state.fs.mf.rules.get(Operation::AppendOrCreateDf);
+        self.authorize(rule, true, ctx)?;
+        if self.state.applications.iter().any(|a| a.kind() == kind) {
+            return Err(Status::DfNameAlreadyExists);
+        }
+        self.state
+            .applications
+            .push(crate::applications::Application::install(kind));
         self.touch();
         Ok(Status::Success)
     }

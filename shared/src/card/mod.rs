@@ -1,16 +1,25 @@
 //! The card OS: `Card::transmit` takes a command APDU and answers as a real ISO 7816-4 card
 //! does, with the VSC layout's files, passwords, keys and life cycle.
 //!
+//! The card is a platform hosting applications (docs/platform.md): it owns the UID, the life
+//! cycle, the session (selected application, security status, pending response, chaining, the
+//! personalization channel), persistence and the security objects; the VSC file system under
+//! the MF is the default application, and the others ([`crate::applications`]) answer when
+//! selected by their AID.
+//!
 //! A command goes through the class checks, GET RESPONSE and command chaining, then (for secure
-//! messaging) the personalization channel, then the instruction's handler; the handler's data is
-//! cut to Ne with `61xx` when there is more. Every handler checks everything before it changes
-//! anything, so an error leaves the card as it was.
+//! messaging) the personalization channel, then the selected application's handler; the
+//! handler's data is cut to Ne with `61xx` when there is more. Every handler checks everything
+//! before it changes anything, so an error leaves the card as it was. A command that changed the
+//! card is made durable through the host's [`Persistence`] before its answer leaves; when that
+//! fails the card falls back to what is durable and answers `6581`.
 
 mod admin;
 mod auth;
 mod binary;
 mod data;
 mod password;
+mod persist;
 mod record;
 mod select;
 mod session;
@@ -18,14 +27,17 @@ mod state;
 
 use zeroize::Zeroizing;
 
+pub use persist::{InMemory, Persistence, SaveFailed};
 pub use state::{CardState, LifeCycle};
 
 use crate::apdu::{ClassKind, Command, Ins, LengthForm, SmIndication, Status};
 use crate::crypto::AesKey;
 use crate::fs::{Condition, Df, Ef, Fid, SecurityStatus};
-use crate::security::ChannelKeyMaterial;
+use crate::security::password::Verification;
+use crate::security::{ChannelKeyMaterial, Password};
 use crate::sm::{CardChannel, ChannelKeys};
-use session::{Chain, Session};
+use session::Chain;
+pub(crate) use session::Session;
 
 /// How many bytes of files and data objects the card holds at most.
 pub const MEMORY: usize = 256 * 1024;
@@ -46,11 +58,27 @@ struct Context {
 /// A smart card: persistent state plus the session since the last reset.
 #[derive(Debug)]
 pub struct Card {
-    state: CardState,
-    session: Session,
+    pub(crate) state: CardState,
+    pub(crate) session: Session,
+    persistence: Box<dyn Persistence>,
+    /// The state changed and is not durable yet.
+    unsaved: bool,
+    /// The state changed since the host last asked ([`Card::take_changed`]).
     changed: bool,
     /// The last command came through the personalization channel and was answered under it.
     last_protected: bool,
+    /// What the selected application said of the object the last command addressed: public
+    /// (`Some(true)`), not public, or not known.
+    pub(crate) last_public: Option<bool>,
+}
+
+/// A password object, wherever it lives: the VSC file system's, or an application's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PasswordId {
+    /// The user PIN or the PUK of the VSC file system.
+    Vsc(crate::security::PasswordRef),
+    /// A password of the application at this index.
+    Application(usize, crate::applications::AppPassword),
 }
 
 impl Card {
@@ -61,12 +89,29 @@ impl Card {
 
     /// A card with `state`, just powered on.
     pub fn from_state(state: CardState) -> Card {
+        Card::with_persistence(state, Box::new(InMemory))
+    }
+
+    /// A card with `state`, just powered on, whose changes are made durable through
+    /// `persistence`.
+    pub fn with_persistence(state: CardState, persistence: Box<dyn Persistence>) -> Card {
         Card {
             state,
             session: Session::new(),
+            persistence,
+            unsaved: false,
             changed: false,
             last_protected: false,
+            last_public: None,
         }
+    }
+
+    /// Puts the card back to `state` (a power-on of a card served fresh), keeping its
+    /// persistence.
+    pub fn replace_state(&mut self, state: CardState) {
+        self.state = state;
+        self.session = Session::new();
+        self.unsaved = false;
     }
 
     /// The persistent state.
@@ -100,14 +145,18 @@ impl Card {
     /// ([`crate::disclosure`]): whether it was genuine secure messaging, and whether the file it
     /// addressed is public (the current DF outside DF.PRIVATE).
     pub fn disclosure_context(&self) -> crate::disclosure::Context {
+        let public_target = match self.session.application {
+            None => Some(!self.in_private_area()),
+            Some(_) => self.last_public,
+        };
         crate::disclosure::Context {
             protected: self.last_protected,
-            public_target: Some(!self.in_private_area()),
+            public_target,
         }
     }
 
-    /// Whether the persistent state changed since the last call (and forget it did).
-    /// A host that persists the card saves it when this says so, before it sends the response.
+    /// Whether the persistent state changed since the last call (and forget it did). Every
+    /// change is already durable through the card's [`Persistence`] when the answer leaves.
     pub fn take_changed(&mut self) -> bool {
         std::mem::take(&mut self.changed)
     }
@@ -123,6 +172,7 @@ impl Card {
     pub fn transmit_into(&mut self, command: &[u8], response: &mut Vec<u8>) {
         let start = response.len();
         self.last_protected = false;
+        self.last_public = None;
         let status = match Command::parse(command) {
             Ok(command) => self.process(&command, response, start),
             Err(error) => {
@@ -132,6 +182,61 @@ impl Card {
             }
         };
         response.extend_from_slice(&status.to_bytes());
+        if self.unsaved && self.save_now().is_err() {
+            response.truncate(start);
+            response.extend_from_slice(&Status::MemoryFailure.to_bytes());
+        }
+    }
+
+    /// Makes the state durable now. When the host cannot, the card falls back to what is
+    /// durable, forgets the session's security status, and the command answers `6581`.
+    fn save_now(&mut self) -> Result<(), Status> {
+        self.unsaved = false;
+        self.state.generation = self.state.generation.wrapping_add(1);
+        match self.persistence.save(&self.state) {
+            Ok(()) => {
+                self.changed = true;
+                Ok(())
+            }
+            Err(SaveFailed) => {
+                match self.persistence.durable() {
+                    Some(durable) => self.state = durable,
+                    None => self.state.generation = self.state.generation.wrapping_sub(1),
+                }
+                self.session.forget_security();
+                Err(Status::MemoryFailure)
+            }
+        }
+    }
+
+    /// Presents `presented` to a password object: the try is counted and made durable first,
+    /// and only then compared (in constant time). When the counted try cannot be saved, nothing
+    /// is compared and the answer is `6581`: a host that cannot save never becomes an oracle.
+    pub(crate) fn try_password(
+        &mut self,
+        id: PasswordId,
+        presented: &[u8],
+    ) -> Result<Verification, Status> {
+        self.password_mut(id)?.begin_try(presented)?;
+        self.save_now()?;
+        let verification = self.password_mut(id)?.finish_try(presented);
+        if verification == Verification::Matched {
+            // The counter is back at its maximum.
+            self.touch();
+        }
+        Ok(verification)
+    }
+
+    fn password_mut(&mut self, id: PasswordId) -> Result<&mut Password, Status> {
+        match id {
+            PasswordId::Vsc(reference) => self.state.passwords.get_mut(reference),
+            PasswordId::Application(index, which) => self
+                .state
+                .applications
+                .get_mut(index)
+                .and_then(|application| application.password_mut(which)),
+        }
+        .ok_or(Status::ReferencedDataNotFound)
     }
 
     /// Class checks, GET RESPONSE, chaining, then the instruction.
@@ -228,13 +333,49 @@ impl Card {
         status
     }
 
-    /// Calls the instruction's handler.
+    /// Calls the selected application's handler: SELECT is the platform's, everything else the
+    /// application's (the VSC file system when none is selected).
     fn dispatch(&mut self, command: &Command, ctx: Context, out: &mut Vec<u8>) -> Outcome {
+        if command.ins == Ins::Select.byte() {
+            return self.select(command, ctx, out);
+        }
+        if let Some(index) = self.session.application.as_ref().map(|s| s.index) {
+            if ctx.channel {
+                // The personalization channel is the VSC file system's.
+                return Err(Status::ConditionsOfUseNotSatisfied);
+            }
+            return crate::applications::dispatch(self, index, command, out);
+        }
+        self.dispatch_file_system(command, ctx, out)
+    }
+
+    /// Whether the selected application knows the instruction (a chain of an unknown one is
+    /// refused at its first command).
+    fn knows_instruction(&self, ins: u8) -> bool {
+        if ins == Ins::Select.byte() {
+            return true;
+        }
+        match &self.session.application {
+            Some(selected) => self
+                .state
+                .applications
+                .get(selected.index)
+                .is_some_and(|application| application.knows_instruction(ins)),
+            None => Ins::from_byte(ins).is_some_and(file_system_instruction),
+        }
+    }
+
+    /// The VSC file system's instructions.
+    fn dispatch_file_system(
+        &mut self,
+        command: &Command,
+        ctx: Context,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
         let Some(ins) = Ins::from_byte(command.ins) else {
             return Err(Status::InstructionNotSupported);
         };
         match ins {
-            Ins::Select => self.select(command, out),
             Ins::ReadBinary | Ins::ReadBinaryOdd => self.read_binary(command, ctx, out),
             Ins::UpdateBinary | Ins::UpdateBinaryOdd => self.update_binary(command, ctx),
             Ins::EraseBinary | Ins::EraseBinaryOdd => self.erase_binary(command, ctx),
@@ -325,6 +466,9 @@ impl Card {
         }
         if !command.class.chained() && self.session.chain.is_none() {
             return Chaining::Single;
+        }
+        if self.session.chain.is_none() && !self.knows_instruction(command.ins) {
+            return Chaining::Refused(Status::InstructionNotSupported);
         }
         if command.class.chained() && command.class.secure_messaging() != SmIndication::None {
             return Chaining::Refused(Status::CommandChainingNotSupported);
@@ -432,10 +576,44 @@ impl Card {
         }
     }
 
-    /// Marks the persistent state as changed.
-    fn touch(&mut self) {
-        self.changed = true;
+    /// Marks the persistent state as changed: it is made durable before the answer leaves.
+    pub(crate) fn touch(&mut self) {
+        self.unsaved = true;
     }
+}
+
+/// Whether the VSC file system handles `ins` (the list [`Card::dispatch_file_system`] serves).
+fn file_system_instruction(ins: Ins) -> bool {
+    matches!(
+        ins,
+        Ins::Select
+            | Ins::ReadBinary
+            | Ins::ReadBinaryOdd
+            | Ins::UpdateBinary
+            | Ins::UpdateBinaryOdd
+            | Ins::EraseBinary
+            | Ins::EraseBinaryOdd
+            | Ins::ReadRecord
+            | Ins::UpdateRecord
+            | Ins::AppendRecord
+            | Ins::GetData
+            | Ins::GetDataOdd
+            | Ins::PutData
+            | Ins::PutDataOdd
+            | Ins::Verify
+            | Ins::ChangeReferenceData
+            | Ins::ResetRetryCounter
+            | Ins::GetChallenge
+            | Ins::InternalAuthenticate
+            | Ins::ExternalAuthenticate
+            | Ins::CreateFile
+            | Ins::DeleteFile
+            | Ins::ActivateFile
+            | Ins::DeactivateFile
+            | Ins::TerminateDf
+            | Ins::TerminateEf
+            | Ins::TerminateCardUsage
+    )
 }
 
 /// What chaining made of a command.

@@ -1,6 +1,6 @@
 //! VERIFY, CHANGE REFERENCE DATA and RESET RETRY COUNTER: the user PIN and the PUK.
 
-use super::{Card, Context, LifeCycle, Outcome};
+use super::{Card, Context, LifeCycle, Outcome, PasswordId};
 use crate::apdu::{Command, Status};
 use crate::security::password::Verification;
 use crate::security::{Password, PasswordRef};
@@ -120,27 +120,22 @@ impl Card {
         Ok((reference, password))
     }
 
-    /// Checks a presented password, counting the try; `63Cx` when it does not match.
+    /// Checks a presented password, the try counted and made durable before the comparison;
+    /// `63Cx` when it does not match.
     fn check_password(&mut self, reference: PasswordRef, presented: &[u8]) -> Result<(), Status> {
-        let password = self
-            .state
-            .passwords
-            .get_mut(reference)
-            .ok_or(Status::ReferencedDataNotFound)?;
-        let before = password.tries_left;
-        let verification = password.verify(presented);
-        let after = password.tries_left;
-        if after != before {
-            self.touch();
-        }
-        match verification? {
+        match self.try_password(PasswordId::Vsc(reference), presented)? {
             Verification::Matched => {
                 self.set_verified(reference, true);
                 Ok(())
             }
             Verification::Mismatched => {
                 self.set_verified(reference, false);
-                Err(Status::TriesLeft(after))
+                let left = self
+                    .state
+                    .passwords
+                    .get(reference)
+                    .map_or(0, |p| p.tries_left);
+                Err(Status::TriesLeft(left))
             }
         }
     }

@@ -1,7 +1,7 @@
 //! SELECT: by file identifier, child DF, EF, parent, DF name (first, last, next, previous
 //! occurrence), and path from the MF or the current DF; answering with FCI, FCP, FMD or nothing.
 
-use super::{Card, Outcome};
+use super::{Card, Context, Outcome, session::SelectedApplication};
 use crate::apdu::{Command, Status};
 use crate::fs::{DfPath, Fid, FileState, Node, fcp};
 use crate::tlv;
@@ -23,7 +23,27 @@ enum Answer {
 }
 
 impl Card {
-    pub(super) fn select(&mut self, command: &Command, out: &mut Vec<u8>) -> Outcome {
+    /// SELECT: an application by (the start of) its AID, or else a file of the VSC file
+    /// system, which then is the selected application again.
+    pub(super) fn select(&mut self, command: &Command, ctx: Context, out: &mut Vec<u8>) -> Outcome {
+        if command.p1 == 0x04
+            && !command.data.is_empty()
+            && command.p2 & 0x03 == 0
+            && !ctx.channel
+            && let Some(index) =
+                crate::applications::find(&self.state.applications, self.state.uid(), command.data)
+        {
+            let session = self.state.applications[index].new_session();
+            self.session.application = Some(SelectedApplication { index, session });
+            self.last_public = Some(true);
+            return crate::applications::select(self, index, command, out);
+        }
+        let status = self.select_file(command, out)?;
+        self.session.application = None;
+        Ok(status)
+    }
+
+    fn select_file(&mut self, command: &Command, out: &mut Vec<u8>) -> Outcome {
         let p2 = command.p2;
         if p2 & 0xF0 != 0 {
             return Err(Status::IncorrectP1P2);

@@ -1,14 +1,18 @@
-//! What the card forgets at power-off and reset: the current files, the security status, a
-//! pending challenge, a response waiting for GET RESPONSE and a command chain in progress.
+//! What the card forgets at power-off and reset: the selected application and its session, the
+//! current files, the security status, a pending challenge, a response waiting for GET RESPONSE
+//! and a command chain in progress.
 
 use zeroize::Zeroizing;
 
+use crate::applications::AppSession;
 use crate::fs::{DfPath, Fid};
 use crate::sm::CardChannel;
 
 /// The transient state of one card session.
 #[derive(Debug)]
 pub(crate) struct Session {
+    /// The selected application with its session; `None` for the VSC file system.
+    pub application: Option<SelectedApplication>,
     /// The current DF.
     pub df: DfPath,
     /// The current EF, a child of the current DF.
@@ -31,6 +35,15 @@ pub(crate) struct Session {
     pub channel: Option<CardChannel>,
 }
 
+/// An application selected by its AID, and what it keeps until another selection or a reset.
+#[derive(Debug)]
+pub(crate) struct SelectedApplication {
+    /// Its index among the card's applications.
+    pub index: usize,
+    /// Its volatile state.
+    pub session: AppSession,
+}
+
 /// A challenge the card sent.
 #[derive(Debug)]
 pub(crate) struct Challenge {
@@ -50,6 +63,7 @@ pub(crate) struct Chain {
 impl Session {
     pub fn new() -> Session {
         Session {
+            application: None,
             df: DfPath::MF,
             ef: None,
             record: None,
@@ -60,6 +74,21 @@ impl Session {
             pending: Zeroizing::new(Vec::new()),
             chain: None,
             channel: None,
+        }
+    }
+}
+
+impl Session {
+    /// Forgets every verification and authentication (after a save failed, so that no command
+    /// whose answer was an error leaves anything unlocked).
+    pub fn forget_security(&mut self) {
+        self.user_pin = false;
+        self.puk = false;
+        self.authenticated_keys = 0;
+        self.challenge = None;
+        self.pending.clear();
+        if let Some(selected) = &mut self.application {
+            selected.session.forget_security();
         }
     }
 }

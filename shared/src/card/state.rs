@@ -1,8 +1,10 @@
-//! What the card keeps across power cycles: its life cycle, files, passwords and keys.
+//! What the card keeps across power cycles: its life cycle, the VSC file system's files,
+//! passwords and keys, the applications installed beside it, and the generation of the state.
 
 use serde::{Deserialize, Serialize};
 
 use crate::Uid;
+use crate::applications::Application;
 use crate::fs::{AccessRules, Condition, DataObjectRules, Df, EfBody, Fid, FileSystem, Operation};
 use crate::security::{KeyArea, PasswordArea};
 
@@ -43,8 +45,10 @@ impl LifeCycle {
     }
 }
 
-/// The card's persistent state: everything a VSC image holds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The card's persistent state: everything a VSC image holds. Two states are equal when the
+/// card holds the same (the generation, which counts saves, is not compared: the same card
+/// reached by a replay that was interrupted and restarted is the same card).
+#[derive(Clone, Debug, Eq)]
 pub struct CardState {
     /// The life cycle.
     pub life_cycle: LifeCycle,
@@ -54,6 +58,21 @@ pub struct CardState {
     pub passwords: PasswordArea,
     /// The key objects and the channel keys.
     pub keys: KeyArea,
+    /// The applications installed beside the VSC file system, in installation order.
+    pub applications: Vec<Application>,
+    /// How many times the state was made durable: every save counts one up, so an older copy
+    /// of the card's image shows a smaller number (docs/image-format.md, "Rollback").
+    pub generation: u64,
+}
+
+impl PartialEq for CardState {
+    fn eq(&self, other: &Self) -> bool {
+        self.life_cycle == other.life_cycle
+            && self.fs == other.fs
+            && self.passwords == other.passwords
+            && self.keys == other.keys
+            && self.applications == other.applications
+    }
 }
 
 impl CardState {
@@ -76,6 +95,8 @@ impl CardState {
             fs: FileSystem { mf },
             passwords: PasswordArea::default(),
             keys: KeyArea::default(),
+            applications: Vec::new(),
+            generation: 0,
         }
     }
 

@@ -856,8 +856,8 @@ fn changes_are_reported_for_persistence() {
     assert!(!card.take_changed(), "reads change nothing");
     card.transmit(&hex::decode(format!("0020000108{PIN}")).unwrap());
     assert!(
-        !card.take_changed(),
-        "a right PIN leaves the counter where it was"
+        card.take_changed(),
+        "a right PIN's try is counted and saved before the comparison, then given back"
     );
     card.transmit(&hex::decode("002000010839393939FFFFFFFF").unwrap());
     assert!(
@@ -995,4 +995,53 @@ proptest! {
             prop_assert_eq!(card.state(), &before);
         }
     }
+}
+
+/// A host that cannot save: every save fails, and it counts the tries.
+#[derive(Debug, Default)]
+struct Unsavable {
+    durable: Option<Box<CardState>>,
+}
+
+impl Persistence for Unsavable {
+    fn save(&mut self, _state: &CardState) -> Result<(), SaveFailed> {
+        Err(SaveFailed)
+    }
+    fn durable(&self) -> Option<CardState> {
+        self.durable.as_deref().cloned()
+    }
+}
+
+#[test]
+fn a_pin_try_that_cannot_be_saved_is_never_compared() {
+    // Issue 9, defect 1: the try is saved before the comparison; when that fails, the answer is
+    // 6581 for the right PIN and the wrong one alike, and nothing is unlocked.
+    let state = operational_card().into_state();
+    let hook = Unsavable {
+        durable: Some(Box::new(state.clone())),
+    };
+    let mut card = Card::with_persistence(state.clone(), Box::new(hook));
+    run(
+        &mut card,
+        &format!(
+            "0020000108{PIN} -> 6581
+             002000010839393939FFFFFFFF -> 6581
+             00A4080C0460006001 -> 9000
+             00B0000001 -> 6982
+             00200001 -> 63C3"
+        ),
+    );
+    assert_eq!(card.state(), &state, "nothing changed");
+}
+
+#[test]
+fn a_chain_of_an_unknown_instruction_is_refused() {
+    // Issue 9, defect 8: 105C0301000007 answered 9000.
+    let mut card = operational_card();
+    run(
+        &mut card,
+        "105C0301000007 -> 6D00
+         105C030102AABB -> 6D00
+         00A4080C0450005001 -> 9000",
+    );
 }

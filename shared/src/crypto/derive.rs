@@ -53,6 +53,9 @@ pub enum Label {
     Key(KeyLabel),
     /// The HMAC-SHA256 key that authenticates a whole VSC image: 32 bytes.
     ImageMac,
+    /// The HMAC-SHA256 key that authenticates the record of the last generation of a card's
+    /// image served (the rollback check): 32 bytes.
+    ServedGeneration,
 }
 
 impl Label {
@@ -64,6 +67,7 @@ impl Label {
             Label::Seal(SealedArea::Passwords) => "vsc/v1/seal/passwords".into(),
             Label::Seal(SealedArea::Transcript) => "vsc/v1/seal/transcript".into(),
             Label::ImageMac => "vsc/v1/image/mac".into(),
+            Label::ServedGeneration => "vsc/v1/image/served-generation".into(),
             Label::Key(KeyLabel::SmEnc) => "vsc/v1/sm/k-enc".into(),
             Label::Key(KeyLabel::SmMac) => "vsc/v1/sm/k-mac".into(),
             Label::Key(KeyLabel::KeyObject { reference, size }) => {
@@ -76,7 +80,9 @@ impl Label {
     pub fn output_len(self) -> usize {
         match self {
             Label::Seal(_) => 64,
-            Label::Key(KeyLabel::SmEnc | KeyLabel::SmMac) | Label::ImageMac => 32,
+            Label::Key(KeyLabel::SmEnc | KeyLabel::SmMac)
+            | Label::ImageMac
+            | Label::ServedGeneration => 32,
             Label::Key(KeyLabel::KeyObject { size, .. }) => size.key_len(),
         }
     }
@@ -129,6 +135,7 @@ mod tests {
             Label::Seal(SealedArea::Passwords),
             Label::Seal(SealedArea::Transcript),
             Label::ImageMac,
+            Label::ServedGeneration,
             Label::Key(KeyLabel::SmEnc),
             Label::Key(KeyLabel::SmMac),
         ];

@@ -2,15 +2,21 @@
 //! the private, secret key and password areas each sealed under a key derived from the issuer
 //! master key and the UID, the whole file authenticated. `docs/image-format.md` specifies it
 //! byte by byte; old versions keep loading through the committed vectors in `tests/vectors/`.
+//! Version 2 adds the applications (each one's objects filed under the same areas) and the
+//! generation, which every save counts up.
 
 mod atomic;
 mod format;
+pub mod served;
 
 pub use atomic::{
     FileLock, LockError, NEW_FILE_MODE, is_temporary_of, remove_stale_temporaries, write_atomic,
     write_atomic_new,
 };
-pub use format::{ClearView, FORMAT_VERSION, MAGIC, decode, encode, encode_with_rng, read_clear};
+pub use format::{
+    ClearView, FORMAT_VERSION, MAGIC, OLDEST_VERSION, Opened, decode, encode, encode_with_rng,
+    open, read_clear,
+};
 
 use std::path::{Path, PathBuf};
 
@@ -69,7 +75,7 @@ pub enum ImageError {
     NotAnImage,
     /// A format version this program does not read.
     #[error(
-        "VSC image format version {0} is not supported (this program reads version {FORMAT_VERSION})"
+        "VSC image format version {0} is not supported (this program reads versions {OLDEST_VERSION} to {FORMAT_VERSION})"
     )]
     UnsupportedVersion(u16),
     /// The file ends before its header, sections or MAC do.
@@ -101,6 +107,12 @@ pub enum ImageError {
     /// The authenticated content cannot be decoded (a program and format mismatch).
     #[error("the image's {0} cannot be decoded")]
     Malformed(&'static str),
+    /// Without the issuer key, the clear part does not read: nothing is verified, so the file
+    /// may be damaged or altered, or written by another program.
+    #[error(
+        "the image's {0} cannot be read; without the issuer key nothing in it is verified (damaged, altered, or not written by this program)"
+    )]
+    Unverified(&'static str),
     /// A card without EF.UID cannot be an image.
     #[error("the card has no UID yet (EF.UID is missing)")]
     NoUid,
@@ -114,6 +126,15 @@ pub fn save(path: &Path, state: &CardState, master: &MasterKey) -> Result<(), Im
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Reads and opens the image at `path`, also saying its format version.
+pub fn load_opened(path: &Path, master: &MasterKey) -> Result<Opened, ImageError> {
+    let bytes = std::fs::read(path).map_err(|source| ImageError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    open(&bytes, master)
 }
 
 /// Reads and opens the image at `path`.

@@ -100,7 +100,7 @@ fn another_cards_sealed_area_pasted_in() {
     let theirs = encode(&theirs, &master()).unwrap();
     // Both images have the same layout: swap the password sections.
     let section = |image: &[u8], tag: u8| -> std::ops::Range<usize> {
-        let mut at = 24;
+        let mut at = 32;
         loop {
             let len = u32::from_be_bytes(image[at + 1..at + 5].try_into().unwrap()) as usize;
             if image[at] == tag {
@@ -127,10 +127,10 @@ fn another_cards_sealed_area_pasted_in() {
 #[test]
 fn an_unknown_version() {
     let mut bytes = encode(&sample_state(), &master()).unwrap();
-    bytes[8..10].copy_from_slice(&2u16.to_be_bytes());
+    bytes[8..10].copy_from_slice(&3u16.to_be_bytes());
     assert!(matches!(
         decode(&bytes, &master()),
-        Err(ImageError::UnsupportedVersion(2))
+        Err(ImageError::UnsupportedVersion(3))
     ));
     assert!(matches!(
         decode(b"PK\x03\x04 a zip file", &master()),
@@ -172,7 +172,7 @@ proptest! {
     #[test]
     fn no_header_followed_by_anything_panics(tail in proptest::collection::vec(any::<u8>(), 0..400)) {
         let good = encode(&sample_state(), &master()).unwrap();
-        let mut bytes = good[..24].to_vec();
+        let mut bytes = good[..32].to_vec();
         bytes.extend(tail);
         prop_assert!(decode(&bytes, &master()).is_err());
         let _ = read_clear(&bytes);

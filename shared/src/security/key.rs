@@ -1,4 +1,4 @@
-//! The secret key area: AES key objects (references `01` to `1F`) with their allowed usage, and
+//! The VSC file system's secret key area: AES key objects (references `01` to `1F`) with their allowed usage, and
 //! the personalization channel keys. No command ever returns a key value.
 
 use serde::{Deserialize, Serialize};
@@ -100,10 +100,20 @@ impl KeyUsage {
     pub const EXTERNAL_AUTHENTICATE: KeyUsage = KeyUsage(0x02);
     /// Encipherment (reserved for PERFORM SECURITY OPERATION).
     pub const ENCIPHER: KeyUsage = KeyUsage(0x04);
-    /// Decipherment (reserved for PERFORM SECURITY OPERATION).
+    /// Decipherment (PSO: DECIPHER with an RSA key; reserved for AES key objects).
     pub const DECIPHER: KeyUsage = KeyUsage(0x08);
+    /// Digital signatures (PSO: COMPUTE DIGITAL SIGNATURE); asymmetric keys only.
+    pub const SIGN: KeyUsage = KeyUsage(0x10);
+    /// Key agreement (ECDH, X25519); asymmetric keys only.
+    pub const AGREE: KeyUsage = KeyUsage(0x20);
 
-    /// The usage a byte gives, if it sets only known flags and at least one.
+    /// Both usages, in a constant.
+    pub const fn union_const(self, other: KeyUsage) -> KeyUsage {
+        KeyUsage(self.0 | other.0)
+    }
+
+    /// The usage a byte gives for an AES key object, if it sets only the four flags AES keys
+    /// may have and at least one.
     pub fn from_byte(byte: u8) -> Result<KeyUsage, Status> {
         if byte != 0 && byte & !0x0F == 0 {
             Ok(KeyUsage(byte))
@@ -134,6 +144,8 @@ impl KeyUsage {
             (KeyUsage::EXTERNAL_AUTHENTICATE, "external-authenticate"),
             (KeyUsage::ENCIPHER, "encipher"),
             (KeyUsage::DECIPHER, "decipher"),
+            (KeyUsage::SIGN, "sign"),
+            (KeyUsage::AGREE, "key agreement"),
         ]
         .into_iter()
         .filter(|(flag, _)| self.allows(*flag))

@@ -1,6 +1,9 @@
-//! The card's secrets: the password area (user PIN and PUK) and the secret key area (AES key
-//! objects and the personalization channel keys).
+//! The card's security objects, which the platform keeps for every application: password
+//! objects with retry counters ([`password`]), AES key objects and the personalization channel
+//! keys ([`key`]), asymmetric key objects ([`asymmetric`]); and the VSC file system's password
+//! and secret key areas made of them.
 
+pub mod asymmetric;
 pub mod key;
 pub mod password;
 
@@ -10,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+pub use asymmetric::{AsymmetricAlgorithm, AsymmetricKey, KeyOrigin, PublicKey};
 pub use key::{ChannelKeyMaterial, KeyAlgorithm, KeyArea, KeyObject, KeyRef, KeyUsage};
-pub use password::{Password, PasswordArea, PasswordPolicy, PasswordRef};
+pub use password::{Password, PasswordArea, PasswordFormat, PasswordPolicy, PasswordRef};
 
 /// Secret bytes (a PIN value, a key value): wiped from memory when dropped, compared in
 /// constant time, never printed.

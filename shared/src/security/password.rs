@@ -1,9 +1,15 @@
-//! The password area: the user PIN (reference `01`) and the PUK (reference `02`), each with a
-//! retry counter and length limits.
+//! Password objects, the platform's for every application: a value, a retry counter and length
+//! limits; and the VSC file system's password area, the user PIN (reference `01`) and the PUK
+//! (reference `02`).
 //!
-//! Reference data travels padded: exactly `max_len` bytes, the password's printable ASCII
-//! characters followed by `FF` bytes (as PIV and OpenSC's `pin_pad_char` do), so that CHANGE
-//! REFERENCE DATA and RESET RETRY COUNTER can carry two values without a separator.
+//! The VSC's reference data travels padded: exactly `max_len` bytes, the password's printable
+//! ASCII characters followed by `FF` bytes (as PIV and OpenSC's `pin_pad_char` do), so that
+//! CHANGE REFERENCE DATA and RESET RETRY COUNTER can carry two values without a separator.
+//! OpenPGP's passwords are plain: `min_len` to `max_len` bytes, no padding.
+//!
+//! A try is two steps, so that the host can make the counted try durable in between:
+//! [`Password::begin_try`] checks the form and takes the try off the counter, and only then
+//! [`Password::finish_try`] compares (in constant time) and gives the try back on a match.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,8 +18,10 @@ use crate::apdu::Status;
 
 /// The padding byte after a password's characters.
 pub const PAD: u8 = 0xFF;
-/// The longest password the card stores.
+/// The longest padded password the card stores.
 pub const MAX_LEN: u8 = 16;
+/// The longest plain password the card stores (OpenPGP's PW status bytes allow 127).
+pub const MAX_PLAIN_LEN: u8 = 127;
 /// The most tries a retry counter can hold (it shows in `63Cx`).
 pub const MAX_TRIES: u8 = 15;
 
@@ -53,6 +61,15 @@ impl PasswordRef {
     }
 }
 
+/// How reference data travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PasswordFormat {
+    /// Exactly `max_len` bytes: printable ASCII characters, then `FF` padding (the VSC).
+    Padded,
+    /// `min_len` to `max_len` bytes as they are (OpenPGP's UTF-8 passwords).
+    Plain,
+}
+
 /// The limits a password obeys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PasswordPolicy {
@@ -62,6 +79,8 @@ pub struct PasswordPolicy {
     pub max_len: u8,
     /// Wrong tries before the password blocks (1 to 15).
     pub max_tries: u8,
+    /// How the reference data travels.
+    pub format: PasswordFormat,
 }
 
 impl PasswordPolicy {
@@ -73,15 +92,40 @@ impl PasswordPolicy {
                 min_len,
                 max_len,
                 max_tries,
+                format: PasswordFormat::Padded,
             })
         } else {
             Err(Status::IncorrectData)
         }
     }
 
-    /// Checks padded reference data and returns it unchanged: exactly `max_len` bytes, printable
-    /// ASCII characters then `FF` padding, `min_len` to `max_len` characters.
+    /// A policy for plain reference data: 1 ≤ min ≤ max ≤ 127, 1 to 15 tries.
+    pub fn plain(min_len: u8, max_len: u8, max_tries: u8) -> Result<PasswordPolicy, Status> {
+        let lengths = 1 <= min_len && min_len <= max_len && max_len <= MAX_PLAIN_LEN;
+        if lengths && (1..=MAX_TRIES).contains(&max_tries) {
+            Ok(PasswordPolicy {
+                min_len,
+                max_len,
+                max_tries,
+                format: PasswordFormat::Plain,
+            })
+        } else {
+            Err(Status::IncorrectData)
+        }
+    }
+
+    /// Checks reference data and returns it unchanged. Padded: exactly `max_len` bytes,
+    /// printable ASCII characters then `FF` padding, `min_len` to `max_len` characters. Plain:
+    /// `min_len` to `max_len` bytes.
     pub fn check<'a>(&self, padded: &'a [u8]) -> Result<&'a [u8], Status> {
+        if self.format == PasswordFormat::Plain {
+            let len = padded.len();
+            return if (usize::from(self.min_len)..=usize::from(self.max_len)).contains(&len) {
+                Ok(padded)
+            } else {
+                Err(Status::IncorrectData)
+            };
+        }
         if padded.len() != usize::from(self.max_len) {
             return Err(Status::IncorrectData);
         }
@@ -133,9 +177,27 @@ impl Password {
         }
     }
 
+    /// A password object as an image holds it.
+    pub(crate) fn from_parts(
+        policy: PasswordPolicy,
+        tries_left: u8,
+        value: Option<SecretBytes>,
+    ) -> Password {
+        Password {
+            policy,
+            tries_left,
+            value,
+        }
+    }
+
     /// Whether it is blocked.
     pub fn is_blocked(&self) -> bool {
         self.tries_left == 0
+    }
+
+    /// The length of its value, if it has one (OpenPGP splits "old ‖ new" by it).
+    pub fn value_len(&self) -> Option<usize> {
+        self.value.as_ref().map(SecretBytes::len)
     }
 
     /// Whether it has a value.
@@ -143,21 +205,45 @@ impl Password {
         self.value.is_some()
     }
 
-    /// Checks `presented` (padded reference data). The counter goes down *before* the
-    /// comparison, which takes constant time, and back up only on a match.
+    /// Checks `presented` (reference data) in one go: [`Password::begin_try`], then
+    /// [`Password::finish_try`]. A host that persists the card makes the counted try durable
+    /// between the two (the card OS does).
     pub fn verify(&mut self, presented: &[u8]) -> Result<Verification, Status> {
-        let value = self.value.as_ref().ok_or(Status::ReferenceDataNotUsable)?;
+        self.begin_try(presented)?;
+        Ok(self.finish_try(presented))
+    }
+
+    /// The first step of a try: the password must have a value and tries left, and `presented`
+    /// must have the policy's form (otherwise the try costs nothing); then the counter goes
+    /// down. Nothing is compared yet.
+    pub fn begin_try(&mut self, presented: &[u8]) -> Result<(), Status> {
+        if self.value.is_none() {
+            return Err(Status::ReferenceDataNotUsable);
+        }
         if self.tries_left == 0 {
             return Err(Status::AuthenticationMethodBlocked);
         }
         self.policy.check(presented)?;
         self.tries_left -= 1;
-        if value.ct_eq(presented) {
-            self.tries_left = self.policy.max_tries;
-            Ok(Verification::Matched)
-        } else {
-            Ok(Verification::Mismatched)
+        Ok(())
+    }
+
+    /// The second step of a try, after [`Password::begin_try`] (and after the counted try was
+    /// made durable): the comparison, in constant time; a match puts the counter back.
+    pub fn finish_try(&mut self, presented: &[u8]) -> Verification {
+        match &self.value {
+            Some(value) if value.ct_eq(presented) => {
+                self.tries_left = self.policy.max_tries;
+                Verification::Matched
+            }
+            _ => Verification::Mismatched,
         }
+    }
+
+    /// Removes the value (OpenPGP's resetting code, deleted by an empty PUT DATA).
+    pub fn clear(&mut self) {
+        self.value = None;
+        self.tries_left = 0;
     }
 
     /// Sets a new value (checked against the policy) and resets the counter.
@@ -193,6 +279,11 @@ pub struct PasswordArea {
 }
 
 impl PasswordArea {
+    /// The area with these objects (user PIN, PUK), as an image holds them.
+    pub(crate) fn from_slots(passwords: [Option<Password>; 2]) -> PasswordArea {
+        PasswordArea { passwords }
+    }
+
     /// The password `reference`.
     pub fn get(&self, reference: PasswordRef) -> Option<&Password> {
         self.passwords[reference.index()].as_ref()

@@ -1,0 +1,332 @@
+//! The card applications the platform hosts beside the VSC file system, each selected by its
+//! AID (docs/platform.md): today OpenPGP card 3.4 ([`openpgp`]). An application is a plain enum
+//! variant, so that the image can file each application's objects under the five areas.
+//!
+//! An application is installed at pre-initialization by CREATE FILE of an application DF on
+//! the MF: `62 { 82 01 38, 84 <AID>, A5 { 80 <kind>, 81 <major> <minor> } }` (docs/card.md).
+
+pub mod openpgp;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Uid;
+use crate::apdu::{Command, Status};
+use crate::card::Card;
+use crate::security::Password;
+use crate::tlv;
+
+/// The kinds of applications the platform knows, with their code in the install command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ApplicationKind {
+    /// OpenPGP card 3.4 (code `01`).
+    OpenPgp,
+}
+
+impl ApplicationKind {
+    /// The code byte of the install command (`A5 { 80 code }`).
+    pub fn code(self) -> u8 {
+        match self {
+            ApplicationKind::OpenPgp => 0x01,
+        }
+    }
+
+    /// The kind a code byte names.
+    pub fn from_code(code: u8) -> Option<ApplicationKind> {
+        match code {
+            0x01 => Some(ApplicationKind::OpenPgp),
+            _ => None,
+        }
+    }
+
+    /// The versions of the kind this card OS implements.
+    pub fn version(self) -> (u8, u8) {
+        match self {
+            ApplicationKind::OpenPgp => (3, 4),
+        }
+    }
+
+    /// The DF name the install command carries: the registered part of the AID.
+    pub fn registered_aid(self) -> &'static [u8] {
+        match self {
+            ApplicationKind::OpenPgp => &openpgp::RID_PIX,
+        }
+    }
+
+    /// The name, e.g. `OpenPGP 3.4`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ApplicationKind::OpenPgp => "OpenPGP 3.4",
+        }
+    }
+}
+
+/// An installed application's persistent state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Application {
+    /// The OpenPGP application.
+    OpenPgp(Box<openpgp::OpenPgp>),
+}
+
+/// A password object of an application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppPassword {
+    /// One of OpenPGP's.
+    OpenPgp(openpgp::Pw),
+}
+
+/// An application's volatile state, kept while it is selected.
+#[derive(Debug)]
+pub enum AppSession {
+    /// OpenPGP's.
+    OpenPgp(openpgp::Session),
+}
+
+impl AppSession {
+    /// Forgets every verification.
+    pub fn forget_security(&mut self) {
+        match self {
+            AppSession::OpenPgp(session) => *session = openpgp::Session::default(),
+        }
+    }
+}
+
+impl Application {
+    /// A new application of `kind` in its factory state.
+    pub fn install(kind: ApplicationKind) -> Application {
+        match kind {
+            ApplicationKind::OpenPgp => Application::OpenPgp(Box::new(openpgp::OpenPgp::factory())),
+        }
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> ApplicationKind {
+        match self {
+            Application::OpenPgp(_) => ApplicationKind::OpenPgp,
+        }
+    }
+
+    /// Its full AID on the card with `uid`.
+    pub fn aid(&self, uid: Option<Uid>) -> Vec<u8> {
+        match self {
+            Application::OpenPgp(_) => openpgp::aid(uid).to_vec(),
+        }
+    }
+
+    pub(crate) fn password_mut(&mut self, which: AppPassword) -> Option<&mut Password> {
+        match (self, which) {
+            (Application::OpenPgp(app), AppPassword::OpenPgp(pw)) => app.password_mut(pw),
+        }
+    }
+
+    pub(crate) fn knows_instruction(&self, ins: u8) -> bool {
+        match self {
+            Application::OpenPgp(_) => openpgp::knows_instruction(ins),
+        }
+    }
+
+    pub(crate) fn new_session(&self) -> AppSession {
+        match self {
+            Application::OpenPgp(_) => AppSession::OpenPgp(openpgp::Session::default()),
+        }
+    }
+
+    /// Splits the state into the parts each image area holds.
+    pub fn split(&self) -> Parts {
+        match self {
+            Application::OpenPgp(app) => Parts {
+                public: PublicPart::OpenPgp(app.public.clone()),
+                private: PrivatePart::OpenPgp(app.private.clone()),
+                keys: KeyPart::OpenPgp(app.keys.clone()),
+                passwords: PasswordPart::OpenPgp(app.passwords.clone()),
+            },
+        }
+    }
+
+    /// Joins the parts of one application (`None` when they are of different kinds).
+    pub fn join(parts: Parts) -> Option<Application> {
+        match parts {
+            Parts {
+                public: PublicPart::OpenPgp(public),
+                private: PrivatePart::OpenPgp(private),
+                keys: KeyPart::OpenPgp(keys),
+                passwords: PasswordPart::OpenPgp(passwords),
+            } => Some(Application::OpenPgp(Box::new(openpgp::OpenPgp {
+                public,
+                private,
+                keys,
+                passwords,
+            }))),
+        }
+    }
+}
+
+/// An application's state cut along the five areas (the UID is the platform's).
+#[derive(Debug)]
+pub struct Parts {
+    /// What the clear area holds.
+    pub public: PublicPart,
+    /// What the private area holds.
+    pub private: PrivatePart,
+    /// What the secret key area holds.
+    pub keys: KeyPart,
+    /// What the password area holds.
+    pub passwords: PasswordPart,
+}
+
+/// An application's public objects (the image's clear area).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PublicPart {
+    /// OpenPGP's public data objects.
+    OpenPgp(openpgp::PublicData),
+}
+
+/// An application's private objects (the image's private area).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PrivatePart {
+    /// OpenPGP's private data objects.
+    OpenPgp(openpgp::PrivateData),
+}
+
+/// An application's keys (the image's secret key area).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyPart {
+    /// OpenPGP's three private keys.
+    OpenPgp(openpgp::Keys),
+}
+
+/// An application's passwords (the image's password area).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PasswordPart {
+    /// PW1, the resetting code and PW3.
+    OpenPgp(openpgp::Passwords),
+}
+
+/// The application a CREATE FILE FCP installs, if it is an application FCP (one with an
+/// `A5` template): `Ok(None)` for an ordinary file, `Err` for a malformed or unknown one.
+pub(crate) fn parse_install(data: &[u8]) -> Result<Option<ApplicationKind>, Status> {
+    let Ok(template) = tlv::parse_one(data) else {
+        return Ok(None);
+    };
+    if tlv::tag_number(template.tag()) != 0x62 {
+        return Ok(None);
+    }
+    let iso7816_tlv::ber::Value::Constructed(objects) = template.value() else {
+        return Ok(None);
+    };
+    let Some(proprietary) = objects
+        .iter()
+        .find(|object| tlv::tag_number(object.tag()) == 0xA5)
+    else {
+        return Ok(None);
+    };
+    let iso7816_tlv::ber::Value::Constructed(inner) = proprietary.value() else {
+        return Err(Status::IncorrectData);
+    };
+    if tlv::find_primitive(objects, 0x82) != Some(&[0x38])
+        || tlv::find_primitive(objects, 0x83).is_some()
+    {
+        return Err(Status::IncorrectData);
+    }
+    let kind = match tlv::find_primitive(inner, 0x80) {
+        Some([code]) => ApplicationKind::from_code(*code).ok_or(Status::IncorrectData)?,
+        _ => return Err(Status::IncorrectData),
+    };
+    let (major, minor) = kind.version();
+    if tlv::find_primitive(inner, 0x81) != Some(&[major, minor]) {
+        return Err(Status::IncorrectData);
+    }
+    if tlv::find_primitive(objects, 0x84) != Some(kind.registered_aid()) {
+        return Err(Status::IncorrectData);
+    }
+    Ok(Some(kind))
+}
+
+/// The install command's FCP for `kind` (for preparation and tests).
+pub fn install_fcp(kind: ApplicationKind) -> Vec<u8> {
+    let mut out = Vec::new();
+    tlv::push_constructed(&mut out, &[0x62], |out| {
+        tlv::push_primitive(out, &[0x82], &[0x38]);
+        tlv::push_primitive(out, &[0x84], kind.registered_aid());
+        tlv::push_constructed(out, &[0xA5], |out| {
+            let (major, minor) = kind.version();
+            tlv::push_primitive(out, &[0x80], &[kind.code()]);
+            tlv::push_primitive(out, &[0x81], &[major, minor]);
+        });
+    });
+    out
+}
+
+/// The index of the first application whose AID starts with `name`.
+pub(crate) fn find(applications: &[Application], uid: Option<Uid>, name: &[u8]) -> Option<usize> {
+    applications
+        .iter()
+        .position(|application| application.aid(uid).starts_with(name))
+}
+
+/// SELECT of the application at `index`: its answer (FCI or nothing) and status.
+pub(crate) fn select(
+    card: &mut Card,
+    index: usize,
+    command: &Command,
+    out: &mut Vec<u8>,
+) -> Result<Status, Status> {
+    match card.state.applications.get(index) {
+        Some(Application::OpenPgp(_)) => openpgp::select(card, index, command, out),
+        None => Err(Status::FileNotFound),
+    }
+}
+
+/// A command for the selected application at `index`.
+pub(crate) fn dispatch(
+    card: &mut Card,
+    index: usize,
+    command: &Command,
+    out: &mut Vec<u8>,
+) -> Result<Status, Status> {
+    match card.state.applications.get(index) {
+        Some(Application::OpenPgp(_)) => openpgp::dispatch(card, index, command, out),
+        None => Err(Status::NoPreciseDiagnosis),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::card::Card;
+
+    #[test]
+    fn the_install_command_is_the_one_card_md_gives_and_is_checked() {
+        let fcp = install_fcp(ApplicationKind::OpenPgp);
+        assert_eq!(
+            hex::encode_upper(&fcp),
+            "6214820138 8406D27600012401 A507800101 81020304".replace(' ', "")
+        );
+        assert_eq!(parse_install(&fcp), Ok(Some(ApplicationKind::OpenPgp)));
+        for bad in [
+            "6214820138 8406D27600012402 A507800101 81020304", // another AID
+            "6214820138 8406D27600012401 A507800102 81020304", // an unknown kind
+            "6214820138 8406D27600012401 A507800101 81020303", // another version
+            "6218820138 83026000 8406D27600012401 A507800101 81020304", // with a FID
+            "6212820138 8406D27600012401 A505 8001018100",
+        ] {
+            assert_eq!(
+                parse_install(&hex::decode(bad.replace(' ', "")).unwrap()),
+                Err(Status::IncorrectData),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse_install(&hex::decode("62038201 38").unwrap_or_default()),
+            Ok(None)
+        );
+        // Installed twice: 6A8A.
+        let mut card = Card::blank();
+        let install = format!("00E0000016{}", hex::encode_upper(&fcp));
+        let send = |card: &mut Card, hex: &str| {
+            hex::encode_upper(card.transmit(&hex::decode(hex).unwrap()))
+        };
+        assert_eq!(send(&mut card, &install), "9000");
+        assert_eq!(send(&mut card, &install), "6A8A");
+        assert_eq!(send(&mut card, "00A4040C06D27600012401"), "9000");
+    }
+}
