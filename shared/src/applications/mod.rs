@@ -147,6 +147,21 @@ impl Application {
         }
     }
 
+    /// Whether a command without Le is answered as if Le were `00` (or `0000` in extended
+    /// form): PIV's, as YubiKeys answer and yubico-piv-tool expects (its GENERAL AUTHENTICATE
+    /// sends no Le and takes no `61xx`). The others cut the answer to `61xx` (ISO 7816-4 case 3).
+    pub(crate) fn answers_without_le(&self) -> bool {
+        matches!(self, Application::Piv(_))
+    }
+
+    /// Whether selecting the application while it is selected keeps its session (its
+    /// verifications): PIV's, as SP 800-73-4 part 2 §3.1.1 has it and as yubico-piv-tool and
+    /// OpenSC need (both select again before each operation). Any other selection in between
+    /// still starts it afresh.
+    pub(crate) fn keeps_session_when_selected_again(&self) -> bool {
+        matches!(self, Application::Piv(_))
+    }
+
     pub(crate) fn new_session(&self) -> AppSession {
         match self {
             Application::OpenPgp(_) => AppSession::OpenPgp(openpgp::Session::default()),

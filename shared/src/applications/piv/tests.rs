@@ -263,7 +263,7 @@ fn general_authenticate_out_of_order_or_malformed_is_refused() {
          008703 9B04 7C028100 00 -> 7C0A8108???????????????? 9000
          008703 9B0B 7C09 820701020304050607 -> 6982          # wrong length: wrong
          008703 9B0C 7C0A 82080102030405060708 -> 6985        # the challenge is spent
-         008703 9B04 7C028000 -> 610C                          # no Le: 61xx
+         008703 9B04 7C028000 -> 7C0A8008???????????????? 9000   # no Le: answered all the same
          008703 9B04 7D028000 -> 6A80                          # not a 7C template
          008703 9B04 7C038000 -> 6A80                          # malformed TLV
          008703 9B06 7C0480008100 -> 6A80                      # two requests
@@ -570,8 +570,21 @@ fn the_signature_key_needs_the_pin_right_before_every_use() {
     );
     run(&mut card, &format!("{PIN} -> 9000"));
     assert_eq!(operate(&mut card, 0x11, 0x82, 0x81, &digest).1, 0x9000);
-    // A new selection forgets the PIN.
-    run(&mut card, &format!("{SELECT} -> 9000"));
+    // Selecting PIV again keeps the PIN (clients select before each operation); selecting
+    // something else in between, or a reset, forgets it.
+    run(
+        &mut card,
+        &format!(
+            "{SELECT} -> 9000
+             00200080 -> 9000
+             00A4000C023F00 -> 9000
+             {SELECT} -> 9000
+             00200080 -> 63C3
+             {PIN} -> 9000"
+        ),
+    );
+    card.reset();
+    run(&mut card, &format!("{SELECT} -> 9000\n00200080 -> 63C3"));
     assert_eq!(operate(&mut card, 0x11, 0x9C, 0x81, &digest).1, 0x6982);
 }
 
