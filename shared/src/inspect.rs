@@ -263,8 +263,8 @@ fn describe_piv(
     if let Some(guid) = public
         .objects
         .get(&piv::objects::CHUID)
-        .and_then(|chuid| crate::tlv::parse_all(chuid).ok())
-        .and_then(|objects| crate::tlv::find_primitive(&objects, 0x34).map(hex::encode_upper))
+        .and_then(|chuid| piv::objects::chuid_guid(chuid))
+        .map(hex::encode_upper)
     {
         data.push(("GUID".to_string(), guid));
     }

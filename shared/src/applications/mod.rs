@@ -398,4 +398,44 @@ mod tests {
         assert_eq!(send(&mut card, &install), "6A8A");
         assert_eq!(send(&mut card, "00A4040C06D27600012401"), "9000");
     }
+
+    #[test]
+    fn the_piv_install_command_is_the_one_piv_md_gives() {
+        let fcp = install_fcp(ApplicationKind::Piv);
+        assert_eq!(
+            format!("00E000001B{}", hex::encode_upper(&fcp)),
+            "00E000001B 6219 820138 840BA000000308000010000100 A507800102 81020100"
+                .replace(' ', "")
+        );
+        assert_eq!(parse_install(&fcp), Ok(Some(ApplicationKind::Piv)));
+        // Another version: 6A80.
+        let mut other = fcp.clone();
+        let last = other.len() - 1;
+        other[last] = 0x01;
+        assert_eq!(parse_install(&other), Err(Status::IncorrectData));
+        // OpenPGP and PIV side by side, each selected by its own AID.
+        let mut card = Card::blank();
+        for kind in [ApplicationKind::OpenPgp, ApplicationKind::Piv] {
+            let fcp = install_fcp(kind);
+            let mut command = vec![0x00, 0xE0, 0x00, 0x00, fcp.len() as u8];
+            command.extend_from_slice(&fcp);
+            assert_eq!(card.transmit(&command), [0x90, 0x00]);
+        }
+        assert_eq!(
+            card.transmit(&hex::decode("00A4040C05A000000308").unwrap()),
+            [0x90, 0x00]
+        );
+        assert_eq!(
+            card.transmit(&hex::decode("00200080").unwrap()),
+            [0x63, 0xC3]
+        );
+        assert_eq!(
+            card.transmit(&hex::decode("00A4040C06D27600012401").unwrap()),
+            [0x90, 0x00]
+        );
+        assert_eq!(
+            card.transmit(&hex::decode("00200080").unwrap()),
+            [0x6A, 0x86]
+        );
+    }
 }

@@ -267,6 +267,13 @@ pub fn guid(uid: Uid) -> [u8; 16] {
     guid
 }
 
+/// The GUID (`34`) a CHUID holds, if it holds one of 16 bytes. CHUID tags such as `30` and `34`
+/// have BER's "constructed" bit set but carry bare bytes, so they are read as a flat list.
+pub fn chuid_guid(chuid: &[u8]) -> Option<[u8; 16]> {
+    let items = super::items(chuid).ok()?;
+    super::item(&items, 0x34)?.try_into().ok()
+}
+
 /// The CHUID of the card with `uid`: `30` the FASC-N, `34` the GUID, `35` the expiration date,
 /// `3E` an empty issuer signature (the issuer signs at personalization), `FE` the empty error
 /// detection code.

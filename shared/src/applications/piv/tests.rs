@@ -140,6 +140,7 @@ fn the_factory_chuid_ccc_and_discovery_object_derive_from_the_uid() {
     )
     .replace(' ', "");
     assert_eq!(hex::encode_upper(&chuid), expected);
+    assert_eq!(objects::chuid_guid(&chuid[2..]), Some(guid));
     run(
         &mut card,
         "00CB3FFF05 5C035FC107 00 -> 5333 F015A000000116FF02 565343000000 5653434400003001 F10121 F20121 F300 F40100 F50110 F600 F700 FA00 FB00 FC00 FD00 FE00 9000
