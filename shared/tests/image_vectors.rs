@@ -217,16 +217,15 @@ fn format_2_piv_card_loads_with_its_objects_keys_and_passwords() {
     assert_eq!(piv_authenticate(&mut card, &key, 0x08), "9000");
     // The imported key: its public point is the scalar's, and it signs (PIN policy never).
     let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
-    let ctx = openssl::bn::BigNumContext::new().unwrap();
+    let mut ctx = openssl::bn::BigNumContext::new().unwrap();
     let mut point = openssl::ec::EcPoint::new(&group).unwrap();
     point
-        .mul_generator(
+        .mul_generator2(
             &group,
             &openssl::bn::BigNum::from_slice(&PIV_SCALAR).unwrap(),
-            &ctx,
+            &mut ctx,
         )
         .unwrap();
-    let mut ctx = ctx;
     let encoded = point
         .to_bytes(
             &group,
