@@ -458,7 +458,7 @@ fn session(card: &mut Card) -> Result<&mut Session, Status> {
 /// SELECT by AID: the application property template (`61 { 4F PIX, 79 { 4F RID } }`) when Le
 /// is there, nothing otherwise (yubico-piv-tool selects without Le and wants a plain `9000`).
 pub(crate) fn select(
-    card: &mut Card,
+    _card: &mut Card,
     _index: usize,
     command: &Command,
     out: &mut Vec<u8>,
@@ -471,7 +471,6 @@ pub(crate) fn select(
             });
         });
     }
-    let _ = card;
     Ok(Status::Success)
 }
 
