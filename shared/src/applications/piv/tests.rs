@@ -351,6 +351,11 @@ fn put_data_and_get_data_of_every_kind_of_object() {
          00CB3FFF05 5C035FC109 00 -> 6982
          00DB3FFF06 7F6103 020101 -> 9000                  # the BIT group as it is
          00CB3FFF04 5C027F61 00 -> 7F6103 020101 9000
+         00DB3FFF0A 5C035FFF00 5303 010203 -> 9000         # Yubico's admin data
+         00CB3FFF05 5C035FFF00 00 -> 5303010203 9000
+         00DB3FFF0A 5C035FC120 5303 010203 -> 9000         # retired slot 95's certificate
+         00CB3FFF05 5C035FC120 00 -> 5303010203 9000
+         00CB3FFF05 5C035FC121 00 -> 6982                  # iris images: behind the PIN
          00DB3FFF07 5C017E 5302 0102 -> 6A80               # the discovery object is the card's
          00DB3FFF0A 5C035FC1FF 5303 010203 -> 6A80        # no such object
          00DB3FFF08 5C035FC109 5401AA -> 6A80               # not 53
