@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+pub use vsc_core::transcript::Kind;
 
 pub use error::{StoreError, StoreErrorKind};
 pub use location::{LocationError, PostgresConfig, StoreLocation};
@@ -254,7 +255,26 @@ pub enum StoredTranscript {
     Packed(PackedTranscript),
     /// The text (schema version 2 and before) or the compressed text, sealed under a key
     /// derived from the issuer master key ([`sealing`]).
-    Sealed(Vec<u8>),
+    Sealed(SealedTranscript),
+}
+
+/// A transcript sealed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedTranscript {
+    /// The sealed bytes.
+    pub bytes: Vec<u8>,
+    /// The dictionary its text was compressed against before sealing, if any.
+    pub dictionary: Option<Dictionary>,
+}
+
+impl SealedTranscript {
+    /// Sealed bytes whose text needs no dictionary.
+    pub fn new(bytes: Vec<u8>) -> SealedTranscript {
+        SealedTranscript {
+            bytes,
+            dictionary: None,
+        }
+    }
 }
 
 /// A transcript compressed in clear.
@@ -267,6 +287,15 @@ pub struct PackedTranscript {
 }
 
 impl StoredTranscript {
+    /// The dictionary it needs, if any.
+    pub fn dictionary_mut(&mut self) -> Option<&mut Option<Dictionary>> {
+        match self {
+            StoredTranscript::Clear(_) => None,
+            StoredTranscript::Packed(packed) => Some(&mut packed.dictionary),
+            StoredTranscript::Sealed(sealed) => Some(&mut sealed.dictionary),
+        }
+    }
+
     /// Compresses `text` in clear, against `dictionary` when given.
     pub fn pack(text: &str, dictionary: Option<&Dictionary>) -> StoredTranscript {
         StoredTranscript::Packed(PackedTranscript {
@@ -284,19 +313,23 @@ impl StoredTranscript {
                 false,
                 packed.dictionary.as_ref().map(Dictionary::id),
             ),
-            StoredTranscript::Sealed(bytes) => (bytes, true, None),
+            StoredTranscript::Sealed(sealed) => (
+                &sealed.bytes,
+                true,
+                sealed.dictionary.as_ref().map(Dictionary::id),
+            ),
         }
     }
 
-    /// The transcript as a store row gives it back: sealed bytes, packed bytes (with their
-    /// dictionary, which `dictionary` finds by id) or text.
+    /// The transcript as a store row gives it back: sealed bytes, packed bytes or text, with
+    /// the dictionary the row names.
     pub fn from_columns(
         bytes: Vec<u8>,
         sealed: bool,
         dictionary: Option<Dictionary>,
     ) -> StoredTranscript {
         if sealed {
-            StoredTranscript::Sealed(bytes)
+            StoredTranscript::Sealed(SealedTranscript { bytes, dictionary })
         } else if packing::is_packed(&bytes) {
             StoredTranscript::Packed(PackedTranscript { bytes, dictionary })
         } else {
@@ -315,7 +348,12 @@ impl fmt::Debug for StoredTranscript {
                 packed.bytes.len(),
                 packed.dictionary.as_ref().map(Dictionary::id)
             ),
-            StoredTranscript::Sealed(bytes) => write!(f, "Sealed({} bytes)", bytes.len()),
+            StoredTranscript::Sealed(sealed) => write!(
+                f,
+                "Sealed({} bytes, dictionary {:?})",
+                sealed.bytes.len(),
+                sealed.dictionary.as_ref().map(Dictionary::id)
+            ),
         }
     }
 }
@@ -636,20 +674,22 @@ pub trait Store: Send {
     /// Which of `uids` are in the store (one query for a whole batch).
     fn existing(&mut self, uids: &[Uid]) -> Result<Vec<Uid>, StoreError>;
 
-    /// The compression dictionary for personalization transcripts of this profile and
-    /// version, if the store has one.
+    /// The compression dictionary for transcripts of `kind` of this profile and version, if
+    /// the store has one.
     fn dictionary(
         &mut self,
         profile_id: &str,
         profile_version: u32,
+        kind: Kind,
     ) -> Result<Option<Dictionary>, StoreError>;
 
-    /// Keeps `text` (the personalization transcript of a card of this profile, in clear) as the
-    /// dictionary that later cards of the profile are compressed against.
+    /// Keeps `text` (a transcript of `kind` of this profile that carries no secret: it rests in
+    /// clear) as the dictionary that later cards of the profile are compressed against.
     fn add_dictionary(
         &mut self,
         profile_id: &str,
         profile_version: u32,
+        kind: Kind,
         text: &str,
     ) -> Result<Dictionary, StoreError>;
 

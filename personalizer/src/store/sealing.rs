@@ -10,7 +10,7 @@ use vsc_core::transcript::Kind;
 use zeroize::Zeroizing;
 
 use super::packing::{self, UnpackError};
-use super::{StoredTranscript, Uid};
+use super::{Dictionary, SealedTranscript, StoredTranscript, Uid};
 
 /// Why a stored transcript does not open.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -41,13 +41,21 @@ pub fn transcript_aad(kind: Kind, uid: Uid) -> Vec<u8> {
     aad
 }
 
-/// Seals the text of card `uid`'s transcript of `kind`, compressed first.
-pub fn seal(master: &MasterKey, kind: Kind, uid: Uid, text: &str) -> StoredTranscript {
-    let packed = Zeroizing::new(packing::pack(text.as_bytes(), None));
-    StoredTranscript::Sealed(
-        SealKey::derive(master, SealedArea::Transcript, uid.bytes())
+/// Seals the text of card `uid`'s transcript of `kind`, compressed first (against
+/// `dictionary` when given: one that carries no secret, since it rests in clear).
+pub fn seal(
+    master: &MasterKey,
+    kind: Kind,
+    uid: Uid,
+    text: &str,
+    dictionary: Option<&Dictionary>,
+) -> StoredTranscript {
+    let packed = Zeroizing::new(packing::pack(text.as_bytes(), dictionary));
+    StoredTranscript::Sealed(SealedTranscript {
+        bytes: SealKey::derive(master, SealedArea::Transcript, uid.bytes())
             .seal(&transcript_aad(kind, uid), &packed),
-    )
+        dictionary: dictionary.cloned(),
+    })
 }
 
 /// The text of opened or unpacked bytes; wiped if they are not text.
@@ -110,11 +118,11 @@ pub fn open(
         StoredTranscript::Sealed(sealed) => {
             let master = master.ok_or(OpenError::NeedsKey(kind))?;
             let bytes = SealKey::derive(master, SealedArea::Transcript, uid.bytes())
-                .open(&transcript_aad(kind, uid), sealed)
+                .open(&transcript_aad(kind, uid), &sealed.bytes)
                 .map_err(|_| OpenError::Seal(kind))?;
             // Stores of schema version 2 sealed the text itself; later ones its compression.
             let bytes = if packing::is_packed(&bytes) {
-                let unpacked = packing::unpack(&bytes, None);
+                let unpacked = packing::unpack(&bytes, sealed.dictionary.as_ref());
                 drop(bytes);
                 unpacked.map_err(|e| OpenError::Unpack(kind, e))?
             } else {
@@ -136,7 +144,13 @@ mod tests {
     fn a_sealed_transcript_opens_only_for_its_card_and_kind() {
         let master = MasterKey::from_bytes(&[7; 32]);
         let uid = Uid([1; 8]);
-        let sealed = seal(&master, Kind::PreInitialization, uid, "VSC-TRANSCRIPT 1\n");
+        let sealed = seal(
+            &master,
+            Kind::PreInitialization,
+            uid,
+            "VSC-TRANSCRIPT 1\n",
+            None,
+        );
         let opened = open(&sealed, Kind::PreInitialization, uid, Some(&master)).unwrap();
         assert_eq!(opened.as_str(), "VSC-TRANSCRIPT 1\n");
         assert!(opened.sealed);
@@ -160,12 +174,22 @@ mod tests {
     fn text_sealed_by_schema_version_2_still_opens() {
         let master = MasterKey::from_bytes(&[7; 32]);
         let uid = Uid([1; 8]);
-        let old = StoredTranscript::Sealed(
+        let old = StoredTranscript::Sealed(SealedTranscript::new(
             SealKey::derive(&master, SealedArea::Transcript, uid.bytes()).seal(
                 &transcript_aad(Kind::PreInitialization, uid),
                 b"VSC-TRANSCRIPT 1\n",
             ),
+        ));
+        let dictionary = Dictionary::new(3, b"VSC-TRANSCRIPT 1\n# channel keys".to_vec());
+        let with = seal(
+            &master,
+            Kind::PreInitialization,
+            uid,
+            "VSC-TRANSCRIPT 1\n# x",
+            Some(&dictionary),
         );
+        let opened = open(&with, Kind::PreInitialization, uid, Some(&master)).unwrap();
+        assert_eq!(opened.as_str(), "VSC-TRANSCRIPT 1\n# x");
         let opened = open(&old, Kind::PreInitialization, uid, Some(&master)).unwrap();
         assert_eq!(opened.as_str(), "VSC-TRANSCRIPT 1\n");
         let packed = StoredTranscript::pack("VSC-TRANSCRIPT 1\n", None);

@@ -21,6 +21,7 @@ use ::postgres::{Client, Row};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::Kind;
 use super::packing::{self, Dictionary};
 use super::{
     Access, AuditFilter, AuditRecord, AuditResult, Batch, CardStatus, Claim, ClaimInfo,
@@ -33,7 +34,7 @@ use super::{
 const CARD_COLUMNS: &str = "uid, profile_id, profile_version, status, claimed_by, claim_reader, \
      (extract(epoch FROM claim_expires) * 1000)::bigint AS claim_expires_ms, failed_step, \
      failure, image, preinit_sealed, preinit, preinit_digest, perso_sealed, perso, perso_digest, \
-     perso_dictionary, mailer_file, created_at, updated_at";
+     perso_dictionary, preinit_dictionary, mailer_file, created_at, updated_at";
 
 const AUDIT_COLUMNS: &str = "uid, station, host, reader, transcript_digest, result, failed_step, \
      reason, started_at, duration_ms";
@@ -156,8 +157,8 @@ fn duplicate_uid(error: &::postgres::Error) -> Option<Uid> {
     Uid::parse(&detail[start..end]).ok()
 }
 
-/// A card row: the card, and the id of the dictionary its transcript needs.
-fn card_from_row(row: &Row) -> Result<(StoredCard, Option<i64>), StoreErrorKind> {
+/// A card row: the card, and the ids of the dictionaries its transcripts need.
+fn card_from_row(row: &Row) -> Result<(StoredCard, [Option<i64>; 2]), StoreErrorKind> {
     let get = |e: ::postgres::Error| StoreErrorKind::Postgres(e);
     let uid = parse_uid(row.try_get::<_, &str>("uid").map_err(get)?)?;
     let status = match row.try_get::<_, &str>("status").map_err(get)? {
@@ -216,7 +217,10 @@ fn card_from_row(row: &Row) -> Result<(StoredCard, Option<i64>), StoreErrorKind>
             created_at: rfc3339(row.try_get("created_at").map_err(get)?),
             updated_at: rfc3339(row.try_get("updated_at").map_err(get)?),
         },
-        row.try_get("perso_dictionary").map_err(get)?,
+        [
+            row.try_get("preinit_dictionary").map_err(get)?,
+            row.try_get("perso_dictionary").map_err(get)?,
+        ],
     ))
 }
 
@@ -430,10 +434,15 @@ impl PostgresStore {
     /// The card of a row, its transcript's dictionary attached.
     fn finish_card(
         &mut self,
-        (mut card, dictionary): (StoredCard, Option<i64>),
+        (mut card, [preinit, perso]): (StoredCard, [Option<i64>; 2]),
     ) -> Result<StoredCard, StoreError> {
-        if let (Some(id), StoredTranscript::Packed(packed)) = (dictionary, &mut card.card.perso) {
-            packed.dictionary = Some(self.dictionary_by_id(id)?);
+        for (id, transcript) in [
+            (preinit, &mut card.card.preinit),
+            (perso, &mut card.card.perso),
+        ] {
+            if let (Some(id), Some(slot)) = (id, transcript.dictionary_mut()) {
+                *slot = Some(self.dictionary_by_id(id)?);
+            }
         }
         Ok(card)
     }
@@ -629,6 +638,7 @@ impl Store for PostgresStore {
             Type::BYTEA,
             Type::TEXT,
             Type::INT8,
+            Type::INT8,
             Type::TEXT,
         ];
         // A batch whose commit may have been lost is not sent again: `prepare` stops, and a
@@ -650,11 +660,11 @@ impl Store for PostgresStore {
             let sink = tx.copy_in(
                 "COPY vsc.cards (uid, profile_id, profile_version, status, image, \
                  preinit_sealed, preinit, preinit_digest, perso_sealed, perso, perso_digest, \
-                 perso_dictionary, mailer_file) FROM STDIN (FORMAT binary)",
+                 perso_dictionary, preinit_dictionary, mailer_file) FROM STDIN (FORMAT binary)",
             )?;
             let mut writer = BinaryCopyInWriter::new(sink, &types);
             for card in batch.cards {
-                let (preinit, preinit_sealed, _) = card.preinit.columns();
+                let (preinit, preinit_sealed, preinit_dictionary) = card.preinit.columns();
                 let (perso, perso_sealed, dictionary) = card.perso.columns();
                 let version = i32::try_from(card.profile_version).unwrap_or(i32::MAX);
                 writer.write(&[
@@ -670,6 +680,7 @@ impl Store for PostgresStore {
                     &perso,
                     &card.perso_digest,
                     &dictionary,
+                    &preinit_dictionary,
                     &batch.mailer_file,
                 ])?;
             }
@@ -718,14 +729,15 @@ impl Store for PostgresStore {
         &mut self,
         profile_id: &str,
         profile_version: u32,
+        kind: Kind,
     ) -> Result<Option<Dictionary>, StoreError> {
         let version = i32::try_from(profile_version).unwrap_or(i32::MAX);
         let id: Option<i64> = self.run(Retry::Yes, |client| {
             Ok(client
                 .query_one(
                     "SELECT min(id) FROM vsc.dictionaries WHERE profile_id = $1 \
-                     AND profile_version = $2",
-                    &[&profile_id, &version],
+                     AND profile_version = $2 AND kind = $3",
+                    &[&profile_id, &version, &kind.label()],
                 )?
                 .get(0))
         })?;
@@ -736,6 +748,7 @@ impl Store for PostgresStore {
         &mut self,
         profile_id: &str,
         profile_version: u32,
+        kind: Kind,
         text: &str,
     ) -> Result<Dictionary, StoreError> {
         let packed = packing::pack(text.as_bytes(), None);
@@ -744,9 +757,9 @@ impl Store for PostgresStore {
         let id: i64 = self.run(Retry::No, |client| {
             Ok(client
                 .query_one(
-                    "INSERT INTO vsc.dictionaries (profile_id, profile_version, text, digest) \
-                     VALUES ($1, $2, $3, $4) RETURNING id",
-                    &[&profile_id, &version, &packed, &digest],
+                    "INSERT INTO vsc.dictionaries (profile_id, profile_version, kind, text, digest) \
+                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    &[&profile_id, &version, &kind.label(), &packed, &digest],
                 )?
                 .get(0))
         })?;

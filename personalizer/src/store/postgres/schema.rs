@@ -26,11 +26,12 @@ CREATE TABLE vsc.dictionaries (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     profile_id       text NOT NULL,
     profile_version  integer NOT NULL,
+    kind             text NOT NULL CHECK (kind IN ('pre-initialization', 'personalization')),
     text             bytea NOT NULL,
     digest           text NOT NULL,
     created_at       timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX dictionaries_profile ON vsc.dictionaries (profile_id, profile_version);
+CREATE INDEX dictionaries_profile ON vsc.dictionaries (profile_id, profile_version, kind);
 
 CREATE TABLE vsc.cards (
     uid               text PRIMARY KEY CHECK (uid ~ '^[0-9A-F]{16}$'),
@@ -52,6 +53,7 @@ CREATE TABLE vsc.cards (
     perso_sealed      boolean NOT NULL,
     perso             bytea NOT NULL,
     perso_digest      text NOT NULL,
+    preinit_dictionary bigint REFERENCES vsc.dictionaries (id),
     perso_dictionary  bigint REFERENCES vsc.dictionaries (id),
     mailer_file       text,
     created_at        timestamptz NOT NULL DEFAULT now(),
@@ -128,10 +130,10 @@ BEGIN
             OLD.uid, OLD.status USING ERRCODE = 'integrity_constraint_violation';
     END IF;
     IF (NEW.uid, NEW.profile_id, NEW.profile_version, NEW.image, NEW.preinit, NEW.perso,
-        NEW.preinit_digest, NEW.perso_digest, NEW.perso_dictionary)
+        NEW.preinit_digest, NEW.perso_digest, NEW.preinit_dictionary, NEW.perso_dictionary)
        IS DISTINCT FROM
        (OLD.uid, OLD.profile_id, OLD.profile_version, OLD.image, OLD.preinit, OLD.perso,
-        OLD.preinit_digest, OLD.perso_digest, OLD.perso_dictionary) THEN
+        OLD.preinit_digest, OLD.perso_digest, OLD.preinit_dictionary, OLD.perso_dictionary) THEN
         RAISE EXCEPTION 'card %: what preparation made never changes', OLD.uid
             USING ERRCODE = 'integrity_constraint_violation';
     END IF;

@@ -99,7 +99,7 @@ fn card(n: u8) -> PreparedCard {
         profile_id: "demo".into(),
         profile_version: 3,
         image: vec![n; 100],
-        preinit: StoredTranscript::Sealed(vec![1, 2, 3]),
+        preinit: StoredTranscript::Sealed(crate::store::SealedTranscript::new(vec![1, 2, 3])),
         preinit_digest: "AA".into(),
         perso: StoredTranscript::Clear("VSC-TRANSCRIPT 1\n".into()),
         perso_digest: "BB".into(),
@@ -141,7 +141,7 @@ fn batches_are_copied_in_whole_or_not_at_all() {
     let db = Database::new();
     let mut store = db.store();
     let dictionary = store
-        .add_dictionary("demo", 3, "VSC-TRANSCRIPT 1\n# a")
+        .add_dictionary("demo", 3, Kind::Personalization, "VSC-TRANSCRIPT 1\n# a")
         .unwrap();
     let mut packed = card(1);
     packed.perso = StoredTranscript::pack("VSC-TRANSCRIPT 1\n# b", Some(&dictionary));
@@ -175,10 +175,19 @@ fn batches_are_copied_in_whole_or_not_at_all() {
     .unwrap();
     assert_eq!(opened.as_str(), "VSC-TRANSCRIPT 1\n# b");
     assert_eq!(
-        other.dictionary("demo", 3).unwrap().unwrap().text(),
+        other
+            .dictionary("demo", 3, Kind::Personalization)
+            .unwrap()
+            .unwrap()
+            .text(),
         dictionary.text()
     );
-    assert!(other.dictionary("demo", 4).unwrap().is_none());
+    assert!(
+        other
+            .dictionary("demo", 4, Kind::Personalization)
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(stored.status, CardStatus::Prepared);
     let status = other.status().unwrap();
     assert_eq!(status.cards[0], ("prepared".to_string(), 2));

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, Transaction, params};
 
+use super::Kind;
 use super::packing::{self, Dictionary};
 use super::{
     Access, AuditFilter, AuditRecord, AuditResult, Batch, CardStatus, Claim, ClaimInfo,
@@ -24,7 +25,7 @@ use super::{
 const CARD_COLUMNS: &str = "uid, profile_id, profile_version, status, claimed_by, claim_reader, \
      claim_expires, failed_step, failure, image, preinit_sealed, preinit, preinit_digest, \
      perso_sealed, perso, perso_digest, mailer_file, created_at, updated_at, perso_dictionary, \
-     claim_host, claimed_ms";
+     claim_host, claimed_ms, preinit_dictionary";
 
 const AUDIT_COLUMNS: &str = "uid, station, host, reader, transcript_digest, result, failed_step, \
      reason, started_at, duration_ms";
@@ -203,9 +204,13 @@ impl SqliteStore {
     /// The card of `row`, its transcript's dictionary attached.
     fn finish_card(&mut self, row: CardRow) -> Result<StoredCard, StoreError> {
         let mut card = row.card;
-        if let (Some(id), StoredTranscript::Packed(packed)) = (row.dictionary, &mut card.card.perso)
-        {
-            packed.dictionary = Some(self.dictionary_by_id(id)?);
+        for (id, transcript) in [
+            (row.preinit_dictionary, &mut card.card.preinit),
+            (row.perso_dictionary, &mut card.card.perso),
+        ] {
+            if let (Some(id), Some(slot)) = (id, transcript.dictionary_mut()) {
+                *slot = Some(self.dictionary_by_id(id)?);
+            }
         }
         Ok(card)
     }
@@ -291,7 +296,8 @@ struct CardRow {
     uid: String,
     claim_host: Option<String>,
     claimed_ms: Option<i64>,
-    dictionary: Option<i64>,
+    preinit_dictionary: Option<i64>,
+    perso_dictionary: Option<i64>,
 }
 
 /// A card row.
@@ -343,7 +349,8 @@ fn card_from_row(row: &Row<'_>) -> rusqlite::Result<CardRow> {
         uid: uid_text,
         claim_host: row.get("claim_host")?,
         claimed_ms: row.get("claimed_ms")?,
-        dictionary: row.get("perso_dictionary")?,
+        preinit_dictionary: row.get("preinit_dictionary")?,
+        perso_dictionary: row.get("perso_dictionary")?,
     })
 }
 
@@ -533,10 +540,10 @@ impl Store for SqliteStore {
             }
             let mut insert = tx.prepare_cached(&format!(
                 "INSERT INTO cards ({CARD_COLUMNS}) VALUES (?1, ?2, ?3, 'prepared', NULL, NULL, \
-                 NULL, NULL, NULL, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, NULL, NULL)"
+                 NULL, NULL, NULL, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, NULL, NULL, ?14)"
             ))?;
             for card in batch.cards {
-                let (preinit, preinit_sealed, _) = card.preinit.columns();
+                let (preinit, preinit_sealed, preinit_dictionary) = card.preinit.columns();
                 let (perso, perso_sealed, dictionary) = card.perso.columns();
                 let result = insert.execute(params![
                     card.uid.to_string(),
@@ -552,6 +559,7 @@ impl Store for SqliteStore {
                     batch.mailer_file,
                     created,
                     dictionary,
+                    preinit_dictionary,
                 ]);
                 match result {
                     Ok(_) => {}
@@ -593,14 +601,15 @@ impl Store for SqliteStore {
         &mut self,
         profile_id: &str,
         profile_version: u32,
+        kind: Kind,
     ) -> Result<Option<Dictionary>, StoreError> {
         let id = self.locked(|connection| {
             connection
                 .prepare_cached(
                     "SELECT min(id) FROM dictionaries WHERE profile_id = ?1 \
-                     AND profile_version = ?2",
+                     AND profile_version = ?2 AND kind = ?3",
                 )?
-                .query_row(params![profile_id, profile_version], |row| {
+                .query_row(params![profile_id, profile_version, kind.label()], |row| {
                     row.get::<_, Option<i64>>(0)
                 })
         })?;
@@ -611,20 +620,27 @@ impl Store for SqliteStore {
         &mut self,
         profile_id: &str,
         profile_version: u32,
+        kind: Kind,
         text: &str,
     ) -> Result<Dictionary, StoreError> {
         let packed = packing::pack(text.as_bytes(), None);
         let digest = packing::digest(text.as_bytes());
         let created = now();
-        let id =
-            self.write(|tx| {
-                tx.prepare_cached(
-                "INSERT INTO dictionaries (profile_id, profile_version, text, digest, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+        let id = self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO dictionaries (profile_id, profile_version, kind, text, digest, \
+                 created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![profile_id, profile_version, packed, digest, created])?;
-                Ok(tx.last_insert_rowid())
-            })?;
+            .execute(params![
+                profile_id,
+                profile_version,
+                kind.label(),
+                packed,
+                digest,
+                created
+            ])?;
+            Ok(tx.last_insert_rowid())
+        })?;
         let dictionary = Dictionary::new(id, text.as_bytes().to_vec());
         self.dictionaries.insert(id, dictionary.clone());
         Ok(dictionary)

@@ -71,8 +71,8 @@ CREATE TABLE mailer_files (
 );
 ";
 
-/// Version 3: transcripts rest compressed (zstd; the personalization transcript against a
-/// dictionary of its profile, kept in `dictionaries`), older rows keep their text and stay
+/// Version 3: transcripts rest compressed (zstd, against a dictionary of their profile and kind
+/// kept in `dictionaries`; sealed ones compressed before sealing), older rows keep their text and stay
 /// readable; a claim records its host and start (`claimed_ms`), so that a claim taken over is
 /// audited `abandoned` for its station; and the database enforces that a card is personalized
 /// at most once: a personalized card never changes again, only a claimed card becomes
@@ -83,11 +83,13 @@ CREATE TABLE dictionaries (
     id               INTEGER PRIMARY KEY,
     profile_id       TEXT NOT NULL,
     profile_version  INTEGER NOT NULL,
+    kind             TEXT NOT NULL,
     text             BLOB NOT NULL,
     digest           TEXT NOT NULL,
     created_at       TEXT NOT NULL
 );
-CREATE INDEX dictionaries_profile ON dictionaries (profile_id, profile_version);
+CREATE INDEX dictionaries_profile ON dictionaries (profile_id, profile_version, kind);
+ALTER TABLE cards ADD COLUMN preinit_dictionary INTEGER REFERENCES dictionaries (id);
 ALTER TABLE cards ADD COLUMN perso_dictionary INTEGER REFERENCES dictionaries (id);
 ALTER TABLE cards ADD COLUMN claim_host TEXT;
 ALTER TABLE cards ADD COLUMN claimed_ms INTEGER;

@@ -13,7 +13,7 @@ fn card(n: u8) -> PreparedCard {
         profile_id: "demo".into(),
         profile_version: 3,
         image: vec![n; 100],
-        preinit: StoredTranscript::Sealed(vec![1, 2, 3]),
+        preinit: StoredTranscript::Sealed(crate::store::SealedTranscript::new(vec![1, 2, 3])),
         preinit_digest: "AA".into(),
         perso: StoredTranscript::Clear("VSC-TRANSCRIPT 1\n".into()),
         perso_digest: "BB".into(),
