@@ -85,11 +85,22 @@ impl Database {
 
 impl Drop for Database {
     fn drop(&mut self) {
+        // Two statements: DROP DATABASE cannot run in the transaction of a multi-statement
+        // query.
         let mut admin = admin_client("postgres");
         let _ = admin.batch_execute(&format!(
-            "ALTER DATABASE {0} ALLOW_CONNECTIONS true; DROP DATABASE IF EXISTS {0} WITH (FORCE)",
+            "ALTER DATABASE {} ALLOW_CONNECTIONS true",
             self.name
         ));
+        let dropped = admin.batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+        if let Err(error) = dropped
+            && !std::thread::panicking()
+        {
+            panic!("dropping {}: {error}", self.name);
+        }
     }
 }
 
