@@ -265,9 +265,13 @@ fn run_with(
     };
     let dictionaries = &dictionaries;
 
-    let (work_tx, work_rx) = sync_channel::<CardContent>(jobs * 8);
+    // Records travel in chunks: a hand-over between threads costs about what a tenth of a card
+    // does, so one per card would be a tenth more CPU.
+    let (work_tx, work_rx) = sync_channel::<Vec<CardContent>>(jobs * 2);
     // Room for two batches: the workers go on while the writer syncs and commits one.
-    let (done_tx, done_rx) = sync_channel::<Result<Prepared, CardError>>(2 * options.batch.max(1));
+    let (done_tx, done_rx) = sync_channel::<Vec<Result<Prepared, CardError>>>(
+        (2 * options.batch.max(1)).div_ceil(CHUNK),
+    );
     let work_rx = Arc::new(Mutex::new(work_rx));
 
     let (read_result, write_result) = std::thread::scope(|scope| {
@@ -310,11 +314,19 @@ fn run_with(
         // Read and resolve on this thread, in order.
         let read_result = (|| -> Result<(), PrepareError> {
             let mut content = first;
+            let mut chunk = Vec::with_capacity(CHUNK);
             while let Some(card) = content {
-                if work_tx.send(card).is_err() {
-                    break;
+                chunk.push(card);
+                if chunk.len() == CHUNK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                    if work_tx.send(full).is_err() {
+                        return Ok(());
+                    }
                 }
                 content = next(&mut read_failed)?;
+            }
+            if !chunk.is_empty() {
+                let _ = work_tx.send(chunk);
             }
             Ok(())
         })();
@@ -336,6 +348,9 @@ fn run_with(
         elapsed: started.elapsed(),
     })
 }
+
+/// Records per hand-over from the reader to a worker, and cards per hand-over to the writer.
+const CHUNK: usize = 32;
 
 /// What a run compresses the transcripts against ([`crate::store::packing`]), one dictionary
 /// per kind of transcript.
@@ -410,28 +425,22 @@ fn worker(
     signer: &PreparationKey,
     mode: Mode,
     dictionaries: &Dictionaries,
-    work: &Mutex<Receiver<CardContent>>,
-    done: &SyncSender<Result<Prepared, CardError>>,
+    work: &Mutex<Receiver<Vec<CardContent>>>,
+    done: &SyncSender<Vec<Result<Prepared, CardError>>>,
 ) {
     loop {
-        let content = match work.lock() {
+        let chunk = match work.lock() {
             Ok(receiver) => match receiver.recv() {
-                Ok(content) => content,
+                Ok(chunk) => chunk,
                 Err(_) => return,
             },
             Err(_) => return,
         };
-        if done
-            .send(prepare_card(
-                profile,
-                &content,
-                master,
-                signer,
-                mode,
-                dictionaries,
-            ))
-            .is_err()
-        {
+        let prepared = chunk
+            .iter()
+            .map(|content| prepare_card(profile, content, master, signer, mode, dictionaries))
+            .collect();
+        if done.send(prepared).is_err() {
             return;
         }
     }
@@ -513,7 +522,7 @@ fn write(
     store: &mut dyn Store,
     mut mailer: Option<&mut PinMailer>,
     options: &Options,
-    done: Receiver<Result<Prepared, CardError>>,
+    done: Receiver<Vec<Result<Prepared, CardError>>>,
     observe: &Mutex<&mut (dyn FnMut(Event<'_>) + Send)>,
     stop: &std::sync::atomic::AtomicBool,
 ) -> Result<(u64, u64, u64), PrepareError> {
@@ -567,7 +576,7 @@ fn write(
         counts.prepared += cards.len() as u64;
         Ok(())
     };
-    for result in done {
+    for result in done.into_iter().flatten() {
         match result {
             Ok(card) => {
                 batch.push(card);
