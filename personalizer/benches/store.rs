@@ -114,12 +114,15 @@ fn main() {
     let admin = std::env::var("VSC_TEST_POSTGRES")
         .unwrap_or_else(|_| "host=/var/run/postgresql user=postgres".to_string());
     let name = format!("vsc_bench_store_{}", std::process::id());
-    let mut client = postgres::Client::connect(&format!("{admin} dbname=postgres"), postgres::NoTls)
-        .unwrap_or_else(|e| panic!("PostgreSQL is not reachable at {admin:?}: {e}"));
+    let mut client =
+        postgres::Client::connect(&format!("{admin} dbname=postgres"), postgres::NoTls)
+            .unwrap_or_else(|e| panic!("PostgreSQL is not reachable at {admin:?}: {e}"));
     client
         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .unwrap();
-    client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
     let location = StoreLocation::parse(&format!("{admin} dbname={name}")).unwrap();
     let latencies = std::panic::catch_unwind(|| round_trips(&location));
     client

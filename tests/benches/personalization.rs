@@ -247,8 +247,7 @@ fn main() {
         let trust = replay::Trust::new(vec![
             vsc_core::transcript::PreparationKey::derive(&master).verify_key(),
         ]);
-        let mut config =
-            station::Config::new(location, "bench", readers[..count].to_vec(), trust);
+        let mut config = station::Config::new(location, "bench", readers[..count].to_vec(), trust);
         config.once = true;
         station::Station::open(config).unwrap()
     };

@@ -84,7 +84,8 @@ impl Claims {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Renews every claim due, on `store`, until `stop`.
+    /// Renews every claim due, on `store`, until `stop` (set it, then unpark this thread: it
+    /// wakes at once).
     pub(super) fn keep(&self, store: &mut dyn Store, stop: &AtomicBool) {
         let every = self.lease / 3;
         while !stop.load(Ordering::Relaxed) {
@@ -114,7 +115,7 @@ impl Claims {
                     }
                 }
             }
-            std::thread::sleep(TICK);
+            std::thread::park_timeout(TICK);
         }
     }
 }

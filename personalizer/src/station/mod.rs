@@ -253,6 +253,7 @@ impl Station {
                 })
                 .collect();
             keeper_stop.store(true, Ordering::Relaxed);
+            keeping.thread().unpark();
             if keeping.join().is_err() {
                 tracing::error!("the lease keeper stopped unexpectedly");
             }

@@ -39,14 +39,62 @@ const CARD_COLUMNS: &str = "uid, profile_id, profile_version, status, claimed_by
 const AUDIT_COLUMNS: &str = "uid, station, host, reader, transcript_digest, result, failed_step, \
      reason, started_at, duration_ms";
 
+/// An attempt's ending that changes the card: its status, then its audit line, in one
+/// statement, only while this station holds the claim.
+const FINISH: &str = "WITH done AS ( \
+         UPDATE vsc.cards SET status = $2, failed_step = $3, failure = $4, \
+             claimed_by = NULL, claim_reader = NULL, claim_host = NULL, \
+             claimed_at = NULL, claim_expires = NULL, updated_at = now() \
+         WHERE uid = $1 AND status = 'claimed' AND claimed_by = $5 \
+         RETURNING uid) \
+     INSERT INTO vsc.audit (uid, station, host, reader, transcript_digest, \
+         result, failed_step, reason, started_at, duration_ms) \
+     SELECT $1, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM done";
+
+/// A renewal: the lease from now, while the claim is this station's.
+const RENEW: &str = "UPDATE vsc.cards SET claim_expires = now() + $3::float8 * interval \
+     '1 millisecond' WHERE uid = $1 AND status = 'claimed' AND claimed_by = $2";
+
 /// How long to wait between attempts to reach the server.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
+
+/// A connection and the statements prepared on it (the hot ones: a station's claim, renewal
+/// and ending), so that each is parsed and planned once per connection, not per call.
+struct Connection {
+    client: Client,
+    statements: HashMap<String, ::postgres::Statement>,
+}
+
+impl Connection {
+    /// The statement `sql`, prepared on this connection once.
+    fn cached(&mut self, sql: &str) -> Result<::postgres::Statement, ::postgres::Error> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        self.statements.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
+}
+
+impl std::ops::Deref for Connection {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl std::ops::DerefMut for Connection {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
 
 /// A store in a PostgreSQL database.
 pub(super) struct PostgresStore {
     location: StoreLocation,
     connector: connect::Connector,
-    client: Option<Client>,
+    client: Option<Connection>,
     options: OpenOptions,
     dictionaries: HashMap<i64, Dictionary>,
 }
@@ -296,8 +344,8 @@ impl PostgresStore {
 
     /// The connection, opened (again) if there is none or it broke; the server is tried until
     /// the lock timeout, the first wait announced.
-    fn client(&mut self) -> Result<&mut Client, StoreError> {
-        if self.client.as_ref().is_some_and(Client::is_closed) {
+    fn client(&mut self) -> Result<&mut Connection, StoreError> {
+        if self.client.as_ref().is_some_and(|c| c.client.is_closed()) {
             self.client = None;
         }
         if self.client.is_none() {
@@ -338,7 +386,10 @@ impl PostgresStore {
                     Err(error) => return Err(self.error(StoreErrorKind::Postgres(error))),
                 }
             };
-            self.client = Some(client);
+            self.client = Some(Connection {
+                client,
+                statements: HashMap::new(),
+            });
         }
         match self.client.as_mut() {
             Some(client) => Ok(client),
@@ -356,7 +407,7 @@ impl PostgresStore {
     fn run<T>(
         &mut self,
         retry: Retry,
-        mut op: impl FnMut(&mut Client) -> Result<T, Abort>,
+        mut op: impl FnMut(&mut Connection) -> Result<T, Abort>,
     ) -> Result<T, StoreError> {
         let started = Instant::now();
         loop {
@@ -494,17 +545,10 @@ impl PostgresStore {
             .map(|s| i32::try_from(s).unwrap_or(i32::MAX));
         let duration = i64::try_from(record.duration_ms).unwrap_or(i64::MAX);
         self.run(Retry::No, |client| {
+            let finish = client.cached(FINISH)?;
             let inserted = match status {
                 Some(status) => client.execute(
-                    "WITH done AS ( \
-                         UPDATE vsc.cards SET status = $2, failed_step = $3, failure = $4, \
-                             claimed_by = NULL, claim_reader = NULL, claim_host = NULL, \
-                             claimed_at = NULL, claim_expires = NULL, updated_at = now() \
-                         WHERE uid = $1 AND status = 'claimed' AND claimed_by = $5 \
-                         RETURNING uid) \
-                     INSERT INTO vsc.audit (uid, station, host, reader, transcript_digest, \
-                         result, failed_step, reason, started_at, duration_ms) \
-                     SELECT $1, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM done",
+                    &finish,
                     &[
                         &uid,
                         &status,
@@ -605,7 +649,7 @@ impl Store for PostgresStore {
             // under the lock, in a transaction begun after it (so that it sees the catalog a
             // migration that held the lock committed).
             client.batch_execute("SELECT pg_advisory_lock(5653434400000003)")?;
-            let migrated = migrate_locked(client);
+            let migrated = migrate_locked(&mut client.client);
             let unlocked = client.batch_execute("SELECT pg_advisory_unlock(5653434400000003)");
             let version = migrated?;
             unlocked?;
@@ -772,8 +816,9 @@ impl Store for PostgresStore {
         let uid = uid_text(uid);
         let sql = format!("SELECT {CARD_COLUMNS} FROM vsc.cards WHERE uid = $1");
         let row = self.run(Retry::Yes, |client| {
+            let statement = client.cached(&sql)?;
             client
-                .query_opt(&sql, &[&uid])?
+                .query_opt(&statement, &[&uid])?
                 .map(|row| card_from_row(&row).map_err(Abort::Store))
                 .transpose()
         })?;
@@ -935,8 +980,9 @@ impl Store for PostgresStore {
                 .join(", ")
         );
         let claimed = self.run(Retry::No, |client| {
+            let statement = client.cached(&sql)?;
             let Some(row) = client.query_opt(
-                &sql,
+                &statement,
                 &[
                     &text,
                     &claimant.station,
@@ -994,11 +1040,8 @@ impl Store for PostgresStore {
         let uid = uid_text(uid);
         let lease = lease_ms(lease) as f64;
         self.run(Retry::Yes, |client| {
-            Ok(client.execute(
-                "UPDATE vsc.cards SET claim_expires = now() + $3::float8 * interval '1 millisecond' \
-                 WHERE uid = $1 AND status = 'claimed' AND claimed_by = $2",
-                &[&uid, &station, &lease],
-            )? > 0)
+            let statement = client.cached(RENEW)?;
+            Ok(client.execute(&statement, &[&uid, &station, &lease])? > 0)
         })
     }
 
