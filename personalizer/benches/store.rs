@@ -134,7 +134,9 @@ fn main() {
         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .unwrap();
     report("PostgreSQL", &latencies.unwrap());
-    client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
     let asynchronous = StoreLocation::parse(&format!(
         "{admin} dbname={name} options='-c synchronous_commit=off'"
     ))
