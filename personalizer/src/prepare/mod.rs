@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use vsc_core::card::Card;
 use vsc_core::crypto::MasterKey;
 use vsc_core::image;
-use vsc_core::transcript::{Kind, PreparationKey, ResetKind};
+use vsc_core::transcript::{Channel, Kind, PreparationKey, ResetKind};
 
 pub use mailer::{Orphan, PinMailer, PinRow, PinsError, Recipient, parse_recipient};
 
@@ -372,11 +372,11 @@ pub fn prepare_card(
 
     let (preinit_text, preinit_digest) = compiled.preinit.encode_signed(signer);
     let (perso_text, perso_digest) = compiled.perso.encode_signed(signer);
-    // The pre-initialization transcript loads the channel keys; a plain personalization carries
-    // PINs and keys: both rest sealed.
-    let perso = match mode {
-        Mode::Channel => StoredTranscript::Clear(perso_text),
-        Mode::Plain => sealing::seal(master, Kind::Personalization, uid, &perso_text),
+    // The pre-initialization transcript loads the channel keys; a plain personalization (an
+    // OpenPGP token's always is) carries PINs and keys: both rest sealed.
+    let perso = match compiled.perso.header.channel {
+        Channel::SecureMessaging => StoredTranscript::Clear(perso_text),
+        Channel::Plain => sealing::seal(master, Kind::Personalization, uid, &perso_text),
     };
     Ok(Prepared {
         card: PreparedCard {
@@ -388,6 +388,7 @@ pub fn prepare_card(
             preinit_digest: hex::encode_upper(preinit_digest.as_bytes()),
             perso,
             perso_digest: hex::encode_upper(perso_digest.as_bytes()),
+            exports: compiled.exports.as_ref().map(|e| e.to_json()),
         },
         pins: PinRow::new(content),
         position,

@@ -12,6 +12,7 @@
 //! is operational: when its read-back equals its prepared image, it is confirmed personalized.
 
 mod attempt;
+pub mod openpgp;
 mod readback;
 
 use std::ffi::CString;

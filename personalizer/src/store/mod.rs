@@ -24,7 +24,7 @@ pub use location::{LocationError, PostgresConfig, StoreLocation};
 pub use vsc_core::Uid;
 
 /// The schema version this program writes, for every backend.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// How long a claim lasts unless renewed.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
@@ -262,6 +262,9 @@ pub struct PreparedCard {
     pub perso: StoredTranscript,
     /// Its SHA-256 digest, hex.
     pub perso_digest: String,
+    /// What preparation exports of the card, public (an OpenPGP token's certificate, public
+    /// keys and fingerprints, as JSON: `compile::openpgp::Exports`); `None` for other cards.
+    pub exports: Option<String>,
 }
 
 /// A card in the store.

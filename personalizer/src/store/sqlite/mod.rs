@@ -21,7 +21,7 @@ use super::{
 
 const CARD_COLUMNS: &str = "uid, profile_id, profile_version, status, claimed_by, claim_reader, \
      claim_expires, failed_step, failure, image, preinit_sealed, preinit, preinit_digest, \
-     perso_sealed, perso, perso_digest, mailer_file, created_at, updated_at";
+     perso_sealed, perso, perso_digest, mailer_file, created_at, updated_at, exports";
 
 const AUDIT_COLUMNS: &str = "uid, station, host, reader, transcript_digest, result, failed_step, \
      reason, started_at, duration_ms";
@@ -292,6 +292,7 @@ fn card_from_row(row: &Row<'_>) -> rusqlite::Result<(StoredCard, String)> {
         preinit_digest: row.get("preinit_digest")?,
         perso: transcript("perso_sealed", "perso")?,
         perso_digest: row.get("perso_digest")?,
+        exports: row.get("exports")?,
     };
     Ok((
         StoredCard {
@@ -436,7 +437,7 @@ impl Store for SqliteStore {
             }
             let mut insert = tx.prepare_cached(&format!(
                 "INSERT INTO cards ({CARD_COLUMNS}) VALUES (?1, ?2, ?3, 'prepared', NULL, NULL, \
-                 NULL, NULL, NULL, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)"
+                 NULL, NULL, NULL, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)"
             ))?;
             for card in batch.cards {
                 let (preinit_sealed, preinit) = transcript_columns(&card.preinit);
@@ -454,6 +455,7 @@ impl Store for SqliteStore {
                     card.perso_digest,
                     batch.mailer_file,
                     created,
+                    card.exports,
                 ]);
                 match result {
                     Ok(_) => {}

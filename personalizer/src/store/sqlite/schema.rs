@@ -3,7 +3,7 @@
 //! transaction that also sets the version.
 
 /// Each migration takes the schema from its index to its index + 1.
-pub(super) const MIGRATIONS: [&str; 2] = [V1, V2];
+pub(super) const MIGRATIONS: [&str; 3] = [V1, V2, V3];
 
 /// Version 1: cards and the append-only audit log.
 const V1: &str = "
@@ -69,6 +69,12 @@ CREATE TABLE mailer_files (
     created_at  TEXT NOT NULL,
     updated_at  TEXT NOT NULL
 );
+";
+
+/// Version 3: what preparation exports of each card (an OpenPGP token's certificate, public
+/// keys and fingerprints, JSON), public; cards of earlier versions have none.
+const V3: &str = "
+ALTER TABLE cards ADD COLUMN exports TEXT;
 ";
 
 /// The version-1 schema as version 1 of this program made it, for tests of the migration.

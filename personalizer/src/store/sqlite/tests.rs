@@ -17,6 +17,8 @@ fn card(n: u8) -> PreparedCard {
         preinit_digest: "AA".into(),
         perso: StoredTranscript::Clear("VSC-TRANSCRIPT 1\n".into()),
         perso_digest: "BB".into(),
+        // Every other card carries exports, so that both forms are stored and read back.
+        exports: n.is_multiple_of(2).then(|| format!("{{\"card\":{n}}}")),
     }
 }
 
@@ -370,7 +372,7 @@ fn a_newer_schema_is_refused_and_an_older_one_migrated() {
         .store;
     assert!(matches!(
         notices.lock().unwrap()[0],
-        Notice::Migrated { from: 1, to: 2, .. }
+        Notice::Migrated { from: 1, to: 3, .. }
     ));
     let card = store
         .card(Uid::parse("5653430000000001").unwrap())
@@ -388,7 +390,7 @@ fn a_newer_schema_is_refused_and_an_older_one_migrated() {
     let audit = store.audit(&AuditFilter::default()).unwrap();
     assert_eq!(audit[0].result, AuditResult::Refused);
     assert_eq!(audit[0].transcript_digest, None);
-    assert_eq!(store.migrate().unwrap(), Migration { from: 2, to: 2 });
+    assert_eq!(store.migrate().unwrap(), Migration { from: 3, to: 3 });
 }
 
 #[test]
