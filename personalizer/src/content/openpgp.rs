@@ -69,6 +69,10 @@ pub(super) fn resolve(
 ) -> Result<OpenPgpContent, RecordError> {
     let field_error =
         |field, problem| RecordError::field(position, profile.field_name(field), problem);
+    let slot_error = |field, slot: Slot, problem| RecordError {
+        item: Some(format!("[openpgp.{}]", slot.name())),
+        ..RecordError::field(position, profile.field_name(field), problem)
+    };
     let fault =
         |fault: crate::profile::value::Fault<'_>| super::fault_error(profile, fault, position);
     let mut objects: Vec<(u16, &'static str, Bytes)> = Vec::new();
@@ -199,10 +203,11 @@ pub(super) fn resolve(
             } => {
                 let path = inputs.field(*field);
                 if path.is_empty() {
-                    return Err(field_error(*field, Problem::Empty));
+                    return Err(slot_error(*field, slot.slot, Problem::Empty));
                 }
                 let bytes = Zeroizing::new(
-                    read_file(path).map_err(|why| field_error(*field, Problem::File(why)))?,
+                    read_file(path)
+                        .map_err(|why| slot_error(*field, slot.slot, Problem::File(why)))?,
                 );
                 let passphrase = passphrase
                     .map(|p| inputs.field(p))
@@ -215,7 +220,9 @@ pub(super) fn resolve(
                     slot.slot,
                     slot.algorithm,
                 )
-                .map_err(|error| field_error(*field, Problem::KeyFile(error.to_string())))?;
+                .map_err(|error| {
+                    slot_error(*field, slot.slot, Problem::KeyFile(error.to_string()))
+                })?;
                 let created = imported.packet.as_ref().map_or(created, |p| p.created);
                 (KeyMaterial::Imported(Box::new(imported)), created)
             }
