@@ -68,6 +68,8 @@ fn sampled_holders_prepare_and_their_exports_follow_the_rules() {
             "vsc.db",
             "--recipient",
             &recipient,
+            "--exports",
+            "certificates.asc",
         ],
         dir.path(),
     ));
@@ -84,6 +86,34 @@ fn sampled_holders_prepare_and_their_exports_follow_the_rules() {
         .next()
         .unwrap()
         .to_string();
+
+    // The batch file of certificates: gpg imports every token's.
+    let certificates = std::fs::read_to_string(dir.path().join("certificates.asc")).unwrap();
+    assert_eq!(
+        certificates
+            .matches("-----BEGIN PGP PUBLIC KEY BLOCK-----")
+            .count(),
+        20
+    );
+    let home = dir.path().join("gnupg");
+    std::fs::create_dir(&home).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let import = Command::new("gpg")
+        .env("GNUPGHOME", &home)
+        .args(["--batch", "--import"])
+        .arg(dir.path().join("certificates.asc"))
+        .output()
+        .unwrap();
+    let _ = Command::new("gpgconf")
+        .env("GNUPGHOME", &home)
+        .args(["--kill", "all"])
+        .status();
+    let report = String::from_utf8_lossy(&import.stderr);
+    assert!(import.status.success(), "{report}");
+    assert!(report.contains("imported: 20"), "{report}");
 
     // The PIN mailer: PW1 (6 digits), PW3 and the resetting code (8 digits) of each token.
     let file = std::fs::read_dir(dir.path().join("pin-mailer"))

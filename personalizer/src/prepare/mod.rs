@@ -47,6 +47,9 @@ pub struct Options {
     /// Skip records whose card is in the store already (resuming a run), rather than count
     /// them failed.
     pub skip_existing: bool,
+    /// Also write every stored OpenPGP token's certificate into this file (created new, whole
+    /// or not at all: `gpg --import` takes it).
+    pub exports: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -57,6 +60,7 @@ impl Default for Options {
             strict: false,
             batch: 500,
             skip_existing: false,
+            exports: None,
         }
     }
 }
@@ -154,6 +158,9 @@ pub enum PrepareError {
     /// A worker thread died.
     #[error("a preparation thread stopped unexpectedly")]
     Thread,
+    /// The exports file could not be written.
+    #[error("the exports file: {0}")]
+    Exports(#[from] crate::files::FileError),
 }
 
 /// What a run reports as it goes.
@@ -233,6 +240,10 @@ fn run_with(
     let work_rx = Arc::new(Mutex::new(work_rx));
     let observe = Mutex::new(observe);
     let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut exports = match &options.exports {
+        Some(path) => Some(ExportsFile::create(path)?),
+        None => None,
+    };
 
     let (read_result, write_result) = std::thread::scope(|scope| {
         let mut workers = Vec::with_capacity(jobs);
@@ -257,7 +268,15 @@ fn run_with(
         let writer = match std::thread::Builder::new()
             .name("prepare-writer".into())
             .spawn_scoped(scope, || {
-                write(store, mailer, options, done_rx, &observe, &stop)
+                write(
+                    store,
+                    mailer,
+                    exports.as_mut(),
+                    options,
+                    done_rx,
+                    &observe,
+                    &stop,
+                )
             }) {
             Ok(writer) => writer,
             Err(error) => return (Err(PrepareError::Spawn(error)), Ok((0, 0, 0))),
@@ -309,6 +328,9 @@ fn run_with(
     });
     let read_failed = read_result?;
     let (prepared, write_failed, skipped) = write_result?;
+    if let Some(exports) = exports {
+        exports.finish()?;
+    }
     Ok(Summary {
         prepared,
         failed: read_failed + write_failed,
@@ -415,6 +437,7 @@ pub fn run_on_blank(compiled: &Compiled) -> Result<Card, (&'static str, ReplayEr
 fn write(
     store: &mut dyn Store,
     mut mailer: Option<&mut PinMailer>,
+    mut exports: Option<&mut ExportsFile>,
     options: &Options,
     done: Receiver<Result<Prepared, CardError>>,
     observe: &Mutex<&mut (dyn FnMut(Event<'_>) + Send)>,
@@ -465,6 +488,9 @@ fn write(
             return Err(error.into());
         }
         tracing::debug!(cards = cards.len(), file = ?file, "batch stored");
+        if let Some(exports) = exports.as_deref_mut() {
+            exports.append(&cards)?;
+        }
         counts.prepared += cards.len() as u64;
         Ok(())
     };
@@ -504,6 +530,68 @@ fn write(
         });
     }
     Ok((counts.prepared, counts.failed, counts.skipped))
+}
+
+/// The batch file of the stored tokens' certificates (`--exports`): written as their batches
+/// are stored, kept only when the run stored some.
+struct ExportsFile {
+    file: crate::files::AtomicFile,
+    path: std::path::PathBuf,
+    written: usize,
+}
+
+impl ExportsFile {
+    fn create(path: &std::path::Path) -> Result<ExportsFile, PrepareError> {
+        let file = crate::files::AtomicFile::create(
+            path,
+            crate::files::Mode::Public,
+            crate::files::Overwrite::Refuse,
+        )?;
+        Ok(ExportsFile {
+            file,
+            path: path.to_path_buf(),
+            written: 0,
+        })
+    }
+
+    fn append(&mut self, cards: &[PreparedCard]) -> Result<(), PrepareError> {
+        use std::io::Write;
+        for card in cards {
+            let Some(exports) = card
+                .exports
+                .as_deref()
+                .and_then(crate::compile::openpgp::Exports::from_json)
+            else {
+                continue;
+            };
+            let text = format!(
+                "Token {} ({}):\n{}{}\n",
+                card.uid,
+                exports.keys.first().map_or("", |k| k.fingerprint.as_str()),
+                exports.certificate,
+                if exports.certificate.ends_with('\n') {
+                    ""
+                } else {
+                    "\n"
+                }
+            );
+            self.file
+                .write_all(text.as_bytes())
+                .map_err(|source| crate::files::FileError::Io {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            self.written += 1;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), PrepareError> {
+        if self.written > 0 {
+            self.file.commit()?;
+        }
+        Ok(())
+    }
 }
 
 /// The writer's tally.
