@@ -34,6 +34,7 @@ fn cards() -> Vec<PreparedCard> {
             preinit_digest: "AA".repeat(32),
             perso: StoredTranscript::pack(&format!("VSC-TRANSCRIPT 2\n# card {n}\n"), None),
             perso_digest: "BB".repeat(32),
+            exports: None,
         })
         .collect()
 }

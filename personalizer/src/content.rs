@@ -10,6 +10,8 @@
 //! Everything resolved is treated as secret: buffers wipe themselves when dropped and `Debug`
 //! prints lengths, never values.
 
+pub mod openpgp;
+
 use std::collections::HashMap;
 use std::fmt;
 
@@ -42,16 +44,19 @@ pub struct CardContent {
     pub position: Position,
     /// EF.UID.
     pub uid: Uid,
-    /// DF.PUBLIC's EFs and data objects, in the order of [`Profile::public`].
+    /// DF.PUBLIC's EFs and data objects, in the order of the file system's public DF.
     pub public: DfContent,
-    /// DF.PRIVATE's EFs and data objects, in the order of [`Profile::private`].
+    /// DF.PRIVATE's EFs and data objects, in the order of its private DF.
     pub private: DfContent,
     /// The user PIN's characters (not padded).
     pub pin: SecretBytes,
     /// The PUK's characters (not padded).
     pub puk: SecretBytes,
-    /// The key values, in the order of [`Profile::keys`].
+    /// The key values, in the order of the file system's keys.
     pub keys: Vec<(KeyRef, SecretBytes)>,
+    /// The OpenPGP application's content, for a profile with `[openpgp]`. (A profile without
+    /// the VSC file system leaves the fields above empty.)
+    pub openpgp: Option<openpgp::OpenPgpContent>,
 }
 
 /// The content of one DF.
@@ -61,6 +66,16 @@ pub struct DfContent {
     /// One entry per data object of the DF's spec, same order; `None` when an optional value
     /// was empty (PUT DATA is then not sent).
     pub data_objects: Vec<Option<Bytes>>,
+}
+
+impl DfContent {
+    /// A DF with nothing to write (a profile without the VSC file system).
+    pub fn empty() -> DfContent {
+        DfContent {
+            files: Vec::new(),
+            data_objects: Vec::new(),
+        }
+    }
 }
 
 /// What to write into one EF.
@@ -86,6 +101,9 @@ pub struct Resolver<'p, R = StdRng> {
     rng: R,
     uids: HashMap<Uid, Position>,
     scratch: Vec<u8>,
+    /// When the run started (seconds since 1970): the creation time of keys the profile
+    /// gives none.
+    started: u32,
 }
 
 impl<'p, R: RngCore + CryptoRng> Resolver<'p, R> {
@@ -98,6 +116,9 @@ impl<'p, R: RngCore + CryptoRng> Resolver<'p, R> {
             rng,
             uids: HashMap::new(),
             scratch: Vec::new(),
+            started: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX)),
         })
     }
 
@@ -129,45 +150,59 @@ impl<'p, R: RngCore + CryptoRng> Resolver<'p, R> {
             columns: &self.binding.columns,
             rng: &mut self.rng,
         };
-        let pin = password(profile, profile.pin(), &mut inputs, position)?;
-        let puk = password(profile, profile.puk(), &mut inputs, position)?;
-        let public = df_content(profile.public(), &mut inputs, &mut self.scratch)
-            .map_err(|fault| fault_error(profile, fault, position))?;
-        let private = df_content(profile.private(), &mut inputs, &mut self.scratch)
-            .map_err(|fault| fault_error(profile, fault, position))?;
-        let mut keys = Vec::with_capacity(profile.keys().len());
-        for key in profile.keys() {
-            let len = key.algorithm.key_len();
-            let value = match key.source {
-                KeySource::Generated => {
-                    let mut bytes = Zeroizing::new([0u8; 32]);
-                    self.rng.fill_bytes(&mut bytes[..len]);
-                    SecretBytes::new(&bytes[..len])
-                }
-                KeySource::Derived => deriver.derive_key(uid, key.reference, key.algorithm),
-            };
-            if value.len() != len {
-                return Err(RecordError::record(
-                    position,
-                    Problem::DerivedKeyLength {
-                        reference: key.reference.value(),
-                        len: value.len(),
-                        expected: len,
-                    },
-                ));
-            }
-            keys.push((key.reference, value));
-        }
-        self.uids.insert(uid, position);
-        Ok(CardContent {
+        let mut content = CardContent {
             position,
             uid,
-            public,
-            private,
-            pin,
-            puk,
-            keys,
-        })
+            public: DfContent::empty(),
+            private: DfContent::empty(),
+            pin: SecretBytes::new(&[]),
+            puk: SecretBytes::new(&[]),
+            keys: Vec::new(),
+            openpgp: None,
+        };
+        if let Some(fs) = profile.file_system() {
+            content.pin = password(profile, fs.pin(), &mut inputs, position)?;
+            content.puk = password(profile, fs.puk(), &mut inputs, position)?;
+            content.public = df_content(fs.public(), &mut inputs, &mut self.scratch)
+                .map_err(|fault| fault_error(profile, fault, position))?;
+            content.private = df_content(fs.private(), &mut inputs, &mut self.scratch)
+                .map_err(|fault| fault_error(profile, fault, position))?;
+            content.keys = Vec::with_capacity(fs.keys().len());
+            for key in fs.keys() {
+                let len = key.algorithm.key_len();
+                let value = match key.source {
+                    KeySource::Generated => {
+                        let mut bytes = Zeroizing::new([0u8; 32]);
+                        inputs.rng.fill_bytes(&mut bytes[..len]);
+                        SecretBytes::new(&bytes[..len])
+                    }
+                    KeySource::Derived => deriver.derive_key(uid, key.reference, key.algorithm),
+                };
+                if value.len() != len {
+                    return Err(RecordError::record(
+                        position,
+                        Problem::DerivedKeyLength {
+                            reference: key.reference.value(),
+                            len: value.len(),
+                            expected: len,
+                        },
+                    ));
+                }
+                content.keys.push((key.reference, value));
+            }
+        }
+        if let Some(spec) = profile.openpgp() {
+            content.openpgp = Some(openpgp::resolve(
+                profile,
+                spec,
+                &mut inputs,
+                &mut self.scratch,
+                position,
+                self.started,
+            )?);
+        }
+        self.uids.insert(uid, position);
+        Ok(content)
     }
 
     /// The record's UID, refused if an earlier card of the run has it. (It is remembered only
@@ -214,6 +249,14 @@ impl<'p, R: RngCore + CryptoRng> Resolver<'p, R> {
             }
         }
         let uid = Uid(uid);
+        if self.profile.openpgp().is_some() && uid.bytes()[..2] != [0, 0] {
+            let mut error = RecordError::record(position, Problem::NotTokenUid);
+            if let UidSource::Field(field) = self.profile.uid() {
+                error.field = Some(self.profile.field_name(*field).to_string());
+                error.item = Some("[uid]".to_string());
+            }
+            return Err(error);
+        }
         if let Some(first) = self.uids.get(&uid) {
             let mut error = RecordError::record(position, Problem::DuplicateUid { first: *first });
             if let UidSource::Field(field) = self.profile.uid() {
@@ -367,6 +410,7 @@ impl fmt::Debug for CardContent {
             .field("pin", &self.pin)
             .field("puk", &self.puk)
             .field("keys", &self.keys)
+            .field("openpgp", &self.openpgp)
             .finish()
     }
 }

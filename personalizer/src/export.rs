@@ -1,5 +1,6 @@
 //! What `export` writes of a stored card: its image, its transcripts (verified against the
-//! trusted keys before they leave the store), or a pcsc-tools scriptor script. What carries
+//! trusted keys before they leave the store), a pcsc-tools scriptor script, or an OpenPGP
+//! token's certificate, public keys and fingerprints. What carries
 //! secrets in clear (the pre-initialization transcript loads the channel keys; everything of a
 //! `--plain` card) is written encrypted to an age recipient, or in clear (mode 0600) only when
 //! asked.
@@ -10,6 +11,7 @@ use std::path::Path;
 use vsc_core::crypto::MasterKey;
 use vsc_core::transcript::{self, Kind};
 
+use crate::compile::openpgp::Exports;
 use crate::files::{AtomicFile, FileError, Mode, Overwrite};
 use crate::prepare::Recipient;
 use crate::replay::{OpenTranscriptError, Trust};
@@ -27,6 +29,12 @@ pub enum What {
     Preinit,
     /// The personalization transcript as a scriptor script.
     Scriptor,
+    /// An OpenPGP token's certificate, armored (for `gpg --import`).
+    Certificate,
+    /// An OpenPGP token's public keys in PEM.
+    PublicKeys,
+    /// An OpenPGP token's fingerprints: one `slot algorithm fingerprint created` line per key.
+    Fingerprints,
 }
 
 /// How secret-bearing exports are protected.
@@ -69,6 +77,9 @@ pub enum ExportError {
     /// age refused.
     #[error("age: {0}")]
     Encrypt(String),
+    /// The card has no OpenPGP keys to export.
+    #[error("the card has no OpenPGP certificate or keys (not an OpenPGP token with keys)")]
+    NoExports,
 }
 
 /// Writes `what` of `stored` to `path`.
@@ -84,6 +95,20 @@ pub fn export(
     let uid = stored.card.uid;
     let (bytes, secret) = match what {
         What::Image => (stored.card.image.clone().into(), false),
+        What::Certificate | What::PublicKeys | What::Fingerprints => {
+            let exports = stored
+                .card
+                .exports
+                .as_deref()
+                .and_then(Exports::from_json)
+                .ok_or(ExportError::NoExports)?;
+            let text = match what {
+                What::Certificate => exports.certificate,
+                What::PublicKeys => exports.public_keys_pem(),
+                _ => exports.fingerprints(),
+            };
+            (text.into_bytes().into(), false)
+        }
         What::Transcript | What::Scriptor | What::Preinit => {
             let (kind, source) = match what {
                 What::Preinit => (Kind::PreInitialization, &stored.card.preinit),

@@ -318,6 +318,20 @@ impl<'p> Generator<'p> {
                         (index.wrapping_mul(0x9E37_79B9_7F4B) ^ self.seed) & 0xFFFF_FFFF_FFFF;
                     let _ = write!(value, "5653{scrambled:012X}");
                 }
+                FieldKind::TokenUid => {
+                    // A VSC token's: manufacturer FF56, the serial scattered like the UIDs.
+                    let scrambled = (index.wrapping_mul(0x9E37_79B9) ^ self.seed) & 0xFFFF_FFFF;
+                    let _ = write!(value, "0000FF56{scrambled:08X}");
+                }
+                // Files (escrowed keys, certificates) cannot be made up: left for the issuer.
+                FieldKind::File => {}
+                FieldKind::Passphrase => {
+                    let _ = write!(value, "passphrase {}", index + 1);
+                }
+                FieldKind::Timestamp => value.push_str("2026-01-01T00:00:00Z"),
+                FieldKind::Salutation => {
+                    value.push_str(["F", "M", "X"][self.rng.gen_range(0..3)]);
+                }
                 FieldKind::Password { min, max } => {
                     let len = self.rng.gen_range(*min..=*max);
                     for _ in 0..len {

@@ -34,8 +34,8 @@ fn build(profile: &Profile, content: &CardContent) -> Card {
     let create = [0x00, 0xE0, 0x00, 0x00];
     let mf = [0x00, 0xA4, 0x00, 0x0C];
     for (spec, df) in [
-        (profile.public(), &content.public),
-        (profile.private(), &content.private),
+        (profile.file_system().unwrap().public(), &content.public),
+        (profile.file_system().unwrap().private(), &content.private),
     ] {
         send(&mut card, "MF", mf, &[0x3F, 0x00], None);
         send(
@@ -67,7 +67,10 @@ fn build(profile: &Profile, content: &CardContent) -> Card {
         }
     }
     send(&mut card, "MF", mf, &[0x3F, 0x00], None);
-    for (spec, value) in [(profile.pin(), &content.pin), (profile.puk(), &content.puk)] {
+    for (spec, value) in [
+        (profile.file_system().unwrap().pin(), &content.pin),
+        (profile.file_system().unwrap().puk(), &content.puk),
+    ] {
         let PasswordSpec {
             policy, reference, ..
         } = spec;
@@ -102,7 +105,13 @@ fn build(profile: &Profile, content: &CardContent) -> Card {
             None,
         );
     }
-    for (key, (reference, value)) in profile.keys().iter().zip(&content.keys) {
+    for (key, (reference, value)) in profile
+        .file_system()
+        .unwrap()
+        .keys()
+        .iter()
+        .zip(&content.keys)
+    {
         assert_eq!(key.reference, *reference);
         let define = [
             0x83,
@@ -144,7 +153,7 @@ fn demo_cards_build_and_read_back() {
     for content in cards.iter().take(5).map(|c| c.as_ref().unwrap()) {
         let mut card = build(&profile, content);
         card.reset();
-        let public = profile.public();
+        let public = profile.file_system().unwrap().public();
         send(
             &mut card,
             "select public",
@@ -193,7 +202,7 @@ fn demo_cards_build_and_read_back() {
             assert_eq!(Some(read.as_slice()), value.as_ref().map(|v| v.as_slice()));
         }
         // The private DF's data objects need the PIN.
-        let private = profile.private();
+        let private = profile.file_system().unwrap().private();
         send(
             &mut card,
             "select private",
@@ -201,7 +210,12 @@ fn demo_cards_build_and_read_back() {
             private.aid.as_bytes(),
             None,
         );
-        let padded = profile.pin().policy.pad(content.pin.expose());
+        let padded = profile
+            .file_system()
+            .unwrap()
+            .pin()
+            .policy
+            .pad(content.pin.expose());
         send(&mut card, "verify", [0x00, 0x20, 0x00, 0x01], &padded, None);
         let [p1, p2] = private.data_objects[0].tag.value().to_be_bytes();
         let read = send(

@@ -489,7 +489,7 @@ fn json_output_parses_back() {
     assert_eq!(summary["mailer_files"].as_array().unwrap().len(), 1);
     let status = run(&["store", "status", "--json"], dir.path());
     let status: serde_json::Value = serde_json::from_str(&stdout(&status)).unwrap();
-    assert_eq!(status["schema_version"], 3);
+    assert_eq!(status["schema_version"], 4);
     assert_eq!(status["cards"][0], serde_json::json!(["prepared", 3]));
     assert_eq!(status["mailer_files"][0], serde_json::json!(["stored", 1]));
     let audit = run(&["store", "audit", "--csv"], dir.path());

@@ -103,35 +103,44 @@ fn the_base_and_the_demo_load() {
     assert_eq!((base.id(), base.version()), ("test", 3));
     let demo = common::demo_profile();
     assert_eq!(demo.id(), "vsc-demo-id");
-    assert_eq!(demo.public().fid, Fid::DF_PUBLIC);
-    assert_eq!(demo.private().fid, Fid::DF_PRIVATE);
+    assert_eq!(demo.file_system().unwrap().public().fid, Fid::DF_PUBLIC);
+    assert_eq!(demo.file_system().unwrap().private().fid, Fid::DF_PRIVATE);
     assert_eq!(
-        demo.public().aid.as_bytes(),
+        demo.file_system().unwrap().public().aid.as_bytes(),
         [0xF0, 0x56, 0x53, 0x43, 0x00, 0x01]
     );
-    assert_eq!(demo.public().efs.len(), 4);
-    assert_eq!(demo.private().efs.len(), 4);
-    let portrait = &demo.public().efs[3];
+    assert_eq!(demo.file_system().unwrap().public().efs.len(), 4);
+    assert_eq!(demo.file_system().unwrap().private().efs.len(), 4);
+    let portrait = &demo.file_system().unwrap().public().efs[3];
     assert_eq!(portrait.fid, Fid::new(0x5004).unwrap());
     assert_eq!(portrait.structure, EfStructure::Transparent { size: 4096 });
-    let secret = &demo.private().efs[2];
+    let secret = &demo.file_system().unwrap().private().efs[2];
     assert_eq!(secret.rules.get(Operation::ReadOrDeleteChild).byte(), 0xB2);
     assert_eq!(
         secret.rules.get(Operation::UpdateOrCreateEf),
         Condition::NEVER
     );
     assert_eq!(secret.rules.get(Operation::Delete), Condition::NEVER);
-    assert_eq!(demo.private().data_rules.get, Condition::USER_PIN);
     assert_eq!(
-        demo.public().dir_record(),
+        demo.file_system().unwrap().private().data_rules.get,
+        Condition::USER_PIN
+    );
+    assert_eq!(
+        demo.file_system().unwrap().public().dir_record(),
         hex::decode("6117 4F06F05653430001 500D56534320494420707562 6C6963".replace(' ', ""))
             .unwrap()
     );
     assert!(matches!(demo.uid(), UidSource::Field(_)));
-    assert!(matches!(demo.pin().source, PasswordSource::Field(_)));
-    assert_eq!(demo.puk().source, PasswordSource::Generated { length: 8 });
-    assert_eq!(demo.pin().policy.max_tries, 3);
-    let keys = demo.keys();
+    assert!(matches!(
+        demo.file_system().unwrap().pin().source,
+        PasswordSource::Field(_)
+    ));
+    assert_eq!(
+        demo.file_system().unwrap().puk().source,
+        PasswordSource::Generated { length: 8 }
+    );
+    assert_eq!(demo.file_system().unwrap().pin().policy.max_tries, 3);
+    let keys = demo.file_system().unwrap().keys();
     assert_eq!(keys.len(), 2);
     assert_eq!(keys[1].algorithm, KeyAlgorithm::Aes256);
     assert_eq!(keys[1].usage, KeyUsage::EXTERNAL_AUTHENTICATE);

@@ -28,8 +28,8 @@ fn header() -> Vec<String> {
 /// Every value a card holds fits the EF or data object it goes to.
 fn assert_fits(profile: &Profile, card: &CardContent) {
     for (spec, content) in [
-        (profile.public(), &card.public),
-        (profile.private(), &card.private),
+        (profile.file_system().unwrap().public(), &card.public),
+        (profile.file_system().unwrap().private(), &card.private),
     ] {
         assert_eq!(spec.efs.len(), content.files.len());
         for (ef, file) in spec.efs.iter().zip(&content.files) {

@@ -186,9 +186,107 @@ pub fn get_challenge(len: usize) -> CommandBuf {
     CommandBuf::new(Ins::GetChallenge, 0x00, 0x00).with_ne(len)
 }
 
+/// The OpenPGP card 3.4 application's commands (docs/openpgp.md).
+pub mod openpgp {
+    use super::{CommandBuf, Ins};
+    use crate::applications::openpgp::{RID_PIX, Slot};
+
+    /// SELECT of the OpenPGP application by its registered AID, without Le, as GnuPG sends it
+    /// (the card answers a plain `9000`).
+    pub fn select() -> CommandBuf {
+        CommandBuf::new(Ins::Select, 0x04, 0x00).with_data(&RID_PIX)
+    }
+
+    /// VERIFY of PW1 for signing (`81`), PW1 for the other commands (`82`) or PW3 (`83`);
+    /// empty `value`: ask the status (costs no try).
+    pub fn verify(reference: u8, value: &[u8]) -> CommandBuf {
+        CommandBuf::new(Ins::Verify, 0x00, reference).with_data(value)
+    }
+
+    /// CHANGE REFERENCE DATA of PW1 (`81`) or PW3 (`83`): the current value, then the new one.
+    pub fn change_reference_data(reference: u8, current_and_new: &[u8]) -> CommandBuf {
+        CommandBuf::new(Ins::ChangeReferenceData, 0x00, reference).with_data(current_and_new)
+    }
+
+    /// RESET RETRY COUNTER of PW1 after PW3 (P1 `02`): the new PW1.
+    pub fn reset_pw1_after_pw3(new_pw1: &[u8]) -> CommandBuf {
+        CommandBuf::new(Ins::ResetRetryCounter, 0x02, 0x81).with_data(new_pw1)
+    }
+
+    /// PUT DATA (even INS) of the data object `tag`.
+    pub fn put_data(tag: u16, data: &[u8]) -> CommandBuf {
+        super::put_data(tag, data)
+    }
+
+    /// Key import: PUT DATA odd (`DB`, P1-P2 `3FFF`) with the extended header list `4D`.
+    pub fn import_key(template: &[u8]) -> CommandBuf {
+        CommandBuf::new(Ins::PutDataOdd, 0x3F, 0xFF).with_data(template)
+    }
+
+    /// GET DATA of `tag`, as much as the card has (extended Le when the answer may be long).
+    pub fn get_data(tag: u16) -> CommandBuf {
+        super::get_data(tag, 256)
+    }
+
+    /// The control reference template naming a slot's key: `B6`, `B8` or `A4`, empty.
+    pub fn crt(slot: Slot) -> [u8; 2] {
+        match slot {
+            Slot::Signature => [0xB6, 0x00],
+            Slot::Decryption => [0xB8, 0x00],
+            Slot::Authentication => [0xA4, 0x00],
+        }
+    }
+
+    /// GENERATE ASYMMETRIC KEY PAIR P1 `81`: read the public key of `slot` (`7F49`).
+    pub fn read_public_key(slot: Slot) -> CommandBuf {
+        CommandBuf::new(Ins::GenerateAsymmetricKeyPair, 0x81, 0x00)
+            .with_data(&crt(slot))
+            .with_ne(65_536)
+    }
+
+    /// SELECT DATA of the cardholder certificate (`7F21`) of `slot`: occurrence 0 is the
+    /// authentication key's, 1 the decryption key's, 2 the signature key's.
+    pub fn select_certificate(slot: Slot) -> CommandBuf {
+        let occurrence = match slot {
+            Slot::Authentication => 0,
+            Slot::Decryption => 1,
+            Slot::Signature => 2,
+        };
+        CommandBuf::new(Ins::SelectData, occurrence, 0x04)
+            .with_data(&[0x60, 0x04, 0x5C, 0x02, 0x7F, 0x21])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn openpgp_builders_give_the_bytes_of_the_specification() {
+        use crate::applications::openpgp::Slot;
+        assert_eq!(hex(openpgp::select()), "00A4040006D27600012401");
+        assert_eq!(hex(openpgp::verify(0x83, &[])), "00200083");
+        assert_eq!(
+            hex(openpgp::verify(0x83, b"12345678")),
+            "002000830831323334353637 38".replace(' ', "")
+        );
+        assert_eq!(
+            hex(openpgp::change_reference_data(0x83, b"12")),
+            "00240083023132"
+        );
+        assert_eq!(hex(openpgp::reset_pw1_after_pw3(b"1")), "002C02810131");
+        assert_eq!(hex(openpgp::put_data(0x5F50, b"u")), "00DA5F500175");
+        assert_eq!(hex(openpgp::import_key(&[0x4D, 0x00])), "00DB3FFF024D00");
+        assert_eq!(hex(openpgp::get_data(0x6E)), "00CA006E00");
+        assert_eq!(
+            hex(openpgp::read_public_key(Slot::Decryption)),
+            "0047810000 0002B800 0000".replace(' ', "")
+        );
+        assert_eq!(
+            hex(openpgp::select_certificate(Slot::Signature)),
+            "00A5020406 60045C027F21".replace(' ', "")
+        );
+    }
 
     fn hex(command: CommandBuf) -> String {
         hex::encode_upper(command.to_vec().unwrap())

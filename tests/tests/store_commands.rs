@@ -75,7 +75,7 @@ fn the_store_commands_work_on(location: &str, folder: &Path) {
         .map(|l| Uid::parse(l.split(',').next().unwrap()).unwrap())
         .collect();
     assert!(
-        ok(&personalizer(&["store", "migrate", "--store", location])).contains("schema version 3")
+        ok(&personalizer(&["store", "migrate", "--store", location])).contains("schema version 4")
     );
 
     // A station claims a card and dies.
@@ -96,7 +96,7 @@ fn the_store_commands_work_on(location: &str, folder: &Path) {
         "store", "status", "--json", "--store", location,
     ])))
     .unwrap();
-    assert_eq!(status["schema_version"], 3);
+    assert_eq!(status["schema_version"], 4);
     assert_eq!(
         status["cards"],
         serde_json::json!([

@@ -54,11 +54,19 @@ pub fn run(args: BlankArgs) -> anyhow::Result<Outcome> {
         files::Mode::Private,
         Overwrite::forced(args.force),
     )?;
-    println!(
-        "pre-initialized card {} ({}) written to {}",
-        args.uid,
-        life_cycle.name(),
-        args.out.display()
-    );
+    if profile.openpgp().is_some() {
+        println!(
+            "factory-fresh OpenPGP token {} (PW1 123456, PW3 12345678, no keys) written to {}",
+            args.uid,
+            args.out.display()
+        );
+    } else {
+        println!(
+            "pre-initialized card {} ({}) written to {}",
+            args.uid,
+            life_cycle.name(),
+            args.out.display()
+        );
+    }
     Ok(Outcome::Done)
 }

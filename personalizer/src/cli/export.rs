@@ -21,7 +21,11 @@ use super::ui::Verbosity;
 /// pre-initialization transcript, for the card maker: it loads the card's channel keys, so it is
 /// written encrypted to --recipient (or in clear, mode 0600, only with --clear). `scriptor`: the
 /// personalization transcript as a pcsc-tools scriptor script. Transcripts are verified against
-/// the trusted keys before they leave the store.
+/// the trusted keys before they leave the store. For an OpenPGP token: `certificate`, the
+/// armored OpenPGP certificate of its keys, self-signed at preparation (`gpg --import` takes
+/// it); `public-keys`, its public keys in PEM; `fingerprints`, one line per key. An OpenPGP
+/// token's transcript carries its keys and PINs: it is written encrypted to --recipient (or in
+/// clear only with --clear).
 #[derive(Debug, Args)]
 #[command(long_about)]
 pub struct ExportArgs {
@@ -66,6 +70,9 @@ enum WhatArg {
     Transcript,
     Preinit,
     Scriptor,
+    Certificate,
+    PublicKeys,
+    Fingerprints,
 }
 
 pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
@@ -74,6 +81,9 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
         WhatArg::Transcript => What::Transcript,
         WhatArg::Preinit => What::Preinit,
         WhatArg::Scriptor => What::Scriptor,
+        WhatArg::Certificate => What::Certificate,
+        WhatArg::PublicKeys => What::PublicKeys,
+        WhatArg::Fingerprints => What::Fingerprints,
     };
     let protection = match (&args.recipient, args.clear) {
         (Some(recipient), _) => {
@@ -85,7 +95,9 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
     let key = args.key_file.as_deref().map(load_key).transpose()?;
     let master = key.as_ref().map(|k| k.master_key());
     let trust = match what {
-        What::Image => Default::default(),
+        What::Image | What::Certificate | What::PublicKeys | What::Fingerprints => {
+            Default::default()
+        }
         _ => args.trust.trust(master)?,
     };
     let mut store = args
@@ -125,6 +137,9 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
             stored.card.preinit_digest
         ),
         What::Scriptor => "scriptor script".to_string(),
+        What::Certificate => "OpenPGP certificate".to_string(),
+        What::PublicKeys => "public keys".to_string(),
+        What::Fingerprints => "fingerprints".to_string(),
     };
     println!(
         "{name} of {} written to {}{}",

@@ -62,6 +62,11 @@ pub struct PrepareArgs {
     #[arg(long, conflicts_with = "recipients")]
     no_pin_mailer: bool,
 
+    /// Also write the certificates of the OpenPGP tokens stored into FILE (new), one armored
+    /// block each, for `gpg --import`.
+    #[arg(long, value_name = "FILE")]
+    exports: Option<PathBuf>,
+
     /// Worker threads (default: every core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
@@ -117,6 +122,7 @@ impl PrepareArgs {
             strict: self.strict,
             batch: self.batch as usize,
             skip_existing: self.skip_existing,
+            exports: self.exports.clone(),
         };
         Ok(Settings {
             recipients,

@@ -4,7 +4,7 @@ use vsc_core::card::{Card, LifeCycle};
 use vsc_core::transcript::{Kind, Transcript};
 
 use super::*;
-use crate::content::{Resolver, system_rng};
+use crate::content::{EfContent, Resolver, system_rng};
 use crate::keys::MasterKeyDeriver;
 use crate::records::{self, Record, Step as RecordStep};
 use crate::replay::{self, CardLink, CardOsLink, ReplayError};
@@ -86,7 +86,14 @@ fn the_card_holds_the_holders_data() {
     // The private area wants the PIN, and the PIN is the holder's.
     assert_eq!(transmit(&mut link, "00A4080C0460006001"), "9000");
     assert_eq!(transmit(&mut link, "00B2010400"), "6982");
-    let pin = hex::encode_upper(profile.pin().policy.pad(content.pin.expose()));
+    let pin = hex::encode_upper(
+        profile
+            .file_system()
+            .unwrap()
+            .pin()
+            .policy
+            .pad(content.pin.expose()),
+    );
     assert_eq!(transmit(&mut link, &format!("0020000108{pin}")), "9000");
     assert!(transmit(&mut link, "00B2010400").ends_with("9000"));
     // The channel is closed now.
@@ -166,7 +173,14 @@ fn no_secret_in_the_personalization_transcript() {
     let content = &contents[0];
     let compiled = compile(&profile, content, &master, Mode::Channel).unwrap();
     let (text, _) = compiled.perso.encode();
-    let pin = hex::encode_upper(profile.pin().policy.pad(content.pin.expose()));
+    let pin = hex::encode_upper(
+        profile
+            .file_system()
+            .unwrap()
+            .pin()
+            .policy
+            .pad(content.pin.expose()),
+    );
     assert!(!text.contains(&pin));
     for (_, key) in &content.keys {
         assert!(!text.contains(&hex::encode_upper(key.expose())));
@@ -185,4 +199,35 @@ fn pre_initialization_depends_on_the_uid_only() {
         let blank = compile_preinit(&profile, content.uid, &master, Mode::Channel).unwrap();
         assert_eq!(compiled.preinit, blank);
     }
+}
+
+/// The demo profile's transcripts, every record, both modes, with a seeded generator: the
+/// digest of all their text. Computed before the per-application backends came, so that they
+/// are known to give the VSC file system byte for byte what they gave.
+#[test]
+fn the_demo_transcripts_are_byte_for_byte_what_they_were() {
+    use rand::SeedableRng;
+    use sha2::Digest;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles");
+    let profile = Profile::load(std::path::Path::new(&format!("{dir}/demo.toml"))).unwrap();
+    let mut source = records::open(&format!("{dir}/demo-records.csv")).unwrap();
+    let master = MasterKey::from_bytes(&[9; 32]);
+    let rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut resolver = Resolver::new(&profile, source.header(), rng).unwrap();
+    let mut record = Record::default();
+    let mut digest = sha2::Sha256::new();
+    while let RecordStep::Read = source.next_record(&mut record).unwrap() {
+        let content = resolver
+            .resolve(&record, &MasterKeyDeriver(&master))
+            .unwrap();
+        for mode in [Mode::Channel, Mode::Plain] {
+            let compiled = compile(&profile, &content, &master, mode).unwrap();
+            digest.update(compiled.preinit.to_string());
+            digest.update(compiled.perso.to_string());
+        }
+    }
+    assert_eq!(
+        hex::encode_upper(digest.finalize()),
+        "A4F54CDD5DAC57654894FA0CFBB56CB766FAD7F38BE3C925D1844960EB2CEDEE"
+    );
 }

@@ -35,16 +35,34 @@ pub struct PinRow {
     position: Position,
     pin: SecretBytes,
     puk: SecretBytes,
+    /// An OpenPGP token's: `pin` is PW1, `puk` PW3, and this the resetting code.
+    openpgp: Option<Option<SecretBytes>>,
 }
 
+/// The header of a PIN mailer file of VSC file system cards.
+const VSC_HEADER: &[u8] = b"uid,record,pin,puk\n";
+/// The header of a PIN mailer file of OpenPGP tokens.
+const OPENPGP_HEADER: &[u8] = b"uid,record,pin,admin_pin,resetting_code\n";
+
 impl PinRow {
-    /// The PIN and PUK of a card's content.
+    /// The PIN and PUK of a card's content (PW1, PW3 and the resetting code of an OpenPGP
+    /// token).
     pub fn new(content: &CardContent) -> PinRow {
-        PinRow {
-            uid: content.uid,
-            position: content.position,
-            pin: content.pin.clone(),
-            puk: content.puk.clone(),
+        match &content.openpgp {
+            Some(openpgp) => PinRow {
+                uid: content.uid,
+                position: content.position,
+                pin: openpgp.pw1.clone(),
+                puk: openpgp.pw3.clone(),
+                openpgp: Some(openpgp.resetting_code.clone()),
+            },
+            None => PinRow {
+                uid: content.uid,
+                position: content.position,
+                pin: content.pin.clone(),
+                puk: content.puk.clone(),
+                openpgp: None,
+            },
         }
     }
 
@@ -61,6 +79,7 @@ impl PinRow {
             position: Position::Line(2),
             pin: SecretBytes::new(b"123456"),
             puk: SecretBytes::new(b"12345678"),
+            openpgp: None,
         }
     }
 }
@@ -278,7 +297,9 @@ impl PinMailer {
         path: &Path,
         rows: impl Iterator<Item = &'a PinRow>,
     ) -> Result<(), PinsError> {
-        let mut plain = Zeroizing::new(b"uid,record,pin,puk\n".to_vec());
+        let mut rows = rows.peekable();
+        let token = rows.peek().is_some_and(|row| row.openpgp.is_some());
+        let mut plain = Zeroizing::new(if token { OPENPGP_HEADER } else { VSC_HEADER }.to_vec());
         for row in rows {
             let record = match row.position {
                 Position::Line(n) | Position::Row(n) => n,
@@ -287,6 +308,12 @@ impl PinMailer {
             plain.extend_from_slice(row.pin.expose());
             plain.push(b',');
             plain.extend_from_slice(row.puk.expose());
+            if let Some(code) = &row.openpgp {
+                plain.push(b',');
+                if let Some(code) = code {
+                    plain.extend_from_slice(code.expose());
+                }
+            }
             plain.push(b'\n');
         }
         let recipients = self.recipients.iter().map(|r| r as &dyn age::Recipient);

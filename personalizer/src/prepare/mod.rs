@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use vsc_core::card::Card;
 use vsc_core::crypto::MasterKey;
 use vsc_core::image;
-use vsc_core::transcript::{Kind, PreparationKey, ResetKind};
+use vsc_core::transcript::{Channel, Kind, PreparationKey, ResetKind};
 
 pub use mailer::{Orphan, PinMailer, PinRow, PinsError, Recipient, parse_recipient};
 
@@ -52,6 +52,9 @@ pub struct Options {
     /// Skip records whose card is in the store already (resuming a run), rather than count
     /// them failed.
     pub skip_existing: bool,
+    /// Also write every stored OpenPGP token's certificate into this file (created new, whole
+    /// or not at all: `gpg --import` takes it).
+    pub exports: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -62,6 +65,7 @@ impl Default for Options {
             strict: false,
             batch: 500,
             skip_existing: false,
+            exports: None,
         }
     }
 }
@@ -159,6 +163,9 @@ pub enum PrepareError {
     /// A worker thread died.
     #[error("a preparation thread stopped unexpectedly")]
     Thread,
+    /// The exports file could not be written.
+    #[error("the exports file: {0}")]
+    Exports(#[from] crate::files::FileError),
 }
 
 /// What a run reports as it goes.
@@ -234,6 +241,10 @@ fn run_with(
     let jobs = options.jobs.max(1);
     let observe = Mutex::new(observe);
     let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut exports = match &options.exports {
+        Some(path) => Some(ExportsFile::create(path)?),
+        None => None,
+    };
     let mut read_failed = 0;
 
     // The next record that resolves, in order; the ones that do not are reported on the way.
@@ -305,7 +316,15 @@ fn run_with(
         let writer = match std::thread::Builder::new()
             .name("prepare-writer".into())
             .spawn_scoped(scope, || {
-                write(store, mailer, options, done_rx, &observe, &stop)
+                write(
+                    store,
+                    mailer,
+                    exports.as_mut(),
+                    options,
+                    done_rx,
+                    &observe,
+                    &stop,
+                )
             }) {
             Ok(writer) => writer,
             Err(error) => return (Err(PrepareError::Spawn(error)), Ok((0, 0, 0))),
@@ -341,6 +360,9 @@ fn run_with(
     });
     read_result?;
     let (prepared, write_failed, skipped) = write_result?;
+    if let Some(exports) = exports {
+        exports.finish()?;
+    }
     Ok(Summary {
         prepared,
         failed: read_failed + write_failed,
@@ -398,15 +420,19 @@ pub fn dictionaries(
         }
     };
     let perso = match mode {
+        // An OpenPGP token's transcript is plain in every mode: no dictionary (below).
         Mode::Plain => None,
+        Mode::Channel if profile.openpgp().is_some() => None,
         Mode::Channel => match store.dictionary(id, version, Kind::Personalization)? {
             Some(dictionary) => Some(dictionary),
+            // Only a protected transcript may train a dictionary, which rests in clear: a plain
+            // one (an OpenPGP token's, in any mode) carries PINs and keys.
             None => match compile::compile(profile, first, master, mode) {
-                Ok(compiled) => {
+                Ok(compiled) if compiled.perso.header.channel == Channel::SecureMessaging => {
                     let (text, _) = compiled.perso.encode_signed(signer);
                     Some(store.add_dictionary(id, version, Kind::Personalization, &text)?)
                 }
-                Err(_) => None,
+                _ => None,
             },
         },
     };
@@ -473,11 +499,13 @@ pub fn prepare_card(
 
     let (preinit_text, preinit_digest) = compiled.preinit.encode_signed(signer);
     let (perso_text, perso_digest) = compiled.perso.encode_signed(signer);
-    // The pre-initialization transcript loads the channel keys; a plain personalization carries
-    // PINs and keys: both rest sealed.
-    let perso = match mode {
-        Mode::Channel => StoredTranscript::pack(&perso_text, dictionaries.perso.as_ref()),
-        Mode::Plain => sealing::seal(master, Kind::Personalization, uid, &perso_text, None),
+    // The pre-initialization transcript loads the channel keys; a plain personalization (an
+    // OpenPGP token's always is) carries PINs and keys: both rest sealed.
+    let perso = match compiled.perso.header.channel {
+        Channel::SecureMessaging => {
+            StoredTranscript::pack(&perso_text, dictionaries.perso.as_ref())
+        }
+        Channel::Plain => sealing::seal(master, Kind::Personalization, uid, &perso_text, None),
     };
     Ok(Prepared {
         card: PreparedCard {
@@ -495,6 +523,7 @@ pub fn prepare_card(
             preinit_digest: hex::encode_upper(preinit_digest.as_bytes()),
             perso,
             perso_digest: hex::encode_upper(perso_digest.as_bytes()),
+            exports: compiled.exports.as_ref().map(|e| e.to_json()),
         },
         pins: PinRow::new(content),
         position,
@@ -521,6 +550,7 @@ pub fn run_on_blank(compiled: &Compiled) -> Result<Card, (&'static str, ReplayEr
 fn write(
     store: &mut dyn Store,
     mut mailer: Option<&mut PinMailer>,
+    mut exports: Option<&mut ExportsFile>,
     options: &Options,
     done: Receiver<Vec<Result<Prepared, CardError>>>,
     observe: &Mutex<&mut (dyn FnMut(Event<'_>) + Send)>,
@@ -573,6 +603,9 @@ fn write(
             return Err(error.into());
         }
         tracing::debug!(cards = cards.len(), file = ?file, "batch stored");
+        if let Some(exports) = exports.as_deref_mut() {
+            exports.append(&cards)?;
+        }
         counts.prepared += cards.len() as u64;
         Ok(())
     };
@@ -612,6 +645,68 @@ fn write(
         });
     }
     Ok((counts.prepared, counts.failed, counts.skipped))
+}
+
+/// The batch file of the stored tokens' certificates (`--exports`): written as their batches
+/// are stored, kept only when the run stored some.
+struct ExportsFile {
+    file: crate::files::AtomicFile,
+    path: std::path::PathBuf,
+    written: usize,
+}
+
+impl ExportsFile {
+    fn create(path: &std::path::Path) -> Result<ExportsFile, PrepareError> {
+        let file = crate::files::AtomicFile::create(
+            path,
+            crate::files::Mode::Public,
+            crate::files::Overwrite::Refuse,
+        )?;
+        Ok(ExportsFile {
+            file,
+            path: path.to_path_buf(),
+            written: 0,
+        })
+    }
+
+    fn append(&mut self, cards: &[PreparedCard]) -> Result<(), PrepareError> {
+        use std::io::Write;
+        for card in cards {
+            let Some(exports) = card
+                .exports
+                .as_deref()
+                .and_then(crate::compile::openpgp::Exports::from_json)
+            else {
+                continue;
+            };
+            let text = format!(
+                "Token {} ({}):\n{}{}\n",
+                card.uid,
+                exports.keys.first().map_or("", |k| k.fingerprint.as_str()),
+                exports.certificate,
+                if exports.certificate.ends_with('\n') {
+                    ""
+                } else {
+                    "\n"
+                }
+            );
+            self.file
+                .write_all(text.as_bytes())
+                .map_err(|source| crate::files::FileError::Io {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            self.written += 1;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), PrepareError> {
+        if self.written > 0 {
+            self.file.commit()?;
+        }
+        Ok(())
+    }
 }
 
 /// The writer's tally.

@@ -8,6 +8,7 @@
 
 mod access;
 mod error;
+pub mod openpgp;
 mod raw;
 mod validate;
 pub(crate) mod value;
@@ -45,12 +46,51 @@ pub struct Profile {
     version: u32,
     description: Option<String>,
     uid: UidSource,
+    file_system: Option<FileSystemSpec>,
+    openpgp: Option<openpgp::OpenPgpSpec>,
+    fields: Vec<FieldUse>,
+}
+
+/// The VSC file system a profile fills: `[public]`, `[private]`, `[pin]`, `[puk]`, `[[key]]`.
+#[derive(Debug)]
+pub struct FileSystemSpec {
     public: DfSpec,
     private: DfSpec,
     pin: PasswordSpec,
     puk: PasswordSpec,
     keys: Vec<KeySpec>,
-    fields: Vec<FieldUse>,
+}
+
+impl FileSystemSpec {
+    /// DF.PUBLIC.
+    pub fn public(&self) -> &DfSpec {
+        &self.public
+    }
+
+    /// DF.PRIVATE.
+    pub fn private(&self) -> &DfSpec {
+        &self.private
+    }
+
+    /// Both DFs, public first (the order of EF.DIR).
+    pub fn dfs(&self) -> [&DfSpec; 2] {
+        [&self.public, &self.private]
+    }
+
+    /// The user PIN (reference 01).
+    pub fn pin(&self) -> &PasswordSpec {
+        &self.pin
+    }
+
+    /// The PUK (reference 02).
+    pub fn puk(&self) -> &PasswordSpec {
+        &self.puk
+    }
+
+    /// The AES key objects, in the profile's order.
+    pub fn keys(&self) -> &[KeySpec] {
+        &self.keys
+    }
 }
 
 impl Profile {
@@ -89,40 +129,22 @@ impl Profile {
         &self.uid
     }
 
-    /// DF.PUBLIC.
-    pub fn public(&self) -> &DfSpec {
-        &self.public
+    /// The VSC file system it fills, if any (an OpenPGP token's profile has none).
+    pub fn file_system(&self) -> Option<&FileSystemSpec> {
+        self.file_system.as_ref()
     }
 
-    /// DF.PRIVATE.
-    pub fn private(&self) -> &DfSpec {
-        &self.private
-    }
-
-    /// Both DFs, public first (the order of EF.DIR).
-    pub fn dfs(&self) -> [&DfSpec; 2] {
-        [&self.public, &self.private]
-    }
-
-    /// The user PIN (reference 01).
-    pub fn pin(&self) -> &PasswordSpec {
-        &self.pin
-    }
-
-    /// The PUK (reference 02).
-    pub fn puk(&self) -> &PasswordSpec {
-        &self.puk
-    }
-
-    /// The AES key objects, in the profile's order.
-    pub fn keys(&self) -> &[KeySpec] {
-        &self.keys
+    /// The OpenPGP application it fills, if any.
+    pub fn openpgp(&self) -> Option<&openpgp::OpenPgpSpec> {
+        self.openpgp.as_ref()
     }
 
     /// Whether some key is derived from the issuer master key (a [`crate::content::KeyDeriver`]
     /// is then needed).
     pub fn derives_keys(&self) -> bool {
-        self.keys.iter().any(|k| k.source == KeySource::Derived)
+        self.file_system
+            .as_ref()
+            .is_some_and(|fs| fs.keys.iter().any(|k| k.source == KeySource::Derived))
     }
 
     /// The record fields the profile reads, each once, in the order the profile first names
@@ -197,6 +219,16 @@ pub struct FieldUse {
 pub enum FieldKind {
     /// The card's UID: 16 hexadecimal digits.
     Uid,
+    /// An OpenPGP token's UID: `0000`, the AID's manufacturer and serial number (16 hex digits).
+    TokenUid,
+    /// The name of a file (an escrowed key, a certificate).
+    File,
+    /// A passphrase: any text.
+    Passphrase,
+    /// A point in time: RFC 3339 or a date.
+    Timestamp,
+    /// A salutation: `M`, `F`, `X` (or ISO 5218's digits).
+    Salutation,
     /// A PIN or PUK: decimal digits.
     Password {
         /// The fewest digits.

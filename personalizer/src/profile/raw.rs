@@ -11,12 +11,93 @@ pub struct RawProfile {
     pub version: u32,
     pub description: Option<String>,
     pub uid: RawUid,
-    pub public: RawDf,
-    pub private: RawDf,
-    pub pin: RawPassword,
-    pub puk: RawPassword,
+    pub public: Option<RawDf>,
+    pub private: Option<RawDf>,
+    pub pin: Option<RawPassword>,
+    pub puk: Option<RawPassword>,
     #[serde(default)]
     pub key: Vec<RawKey>,
+    pub openpgp: Option<RawOpenPgp>,
+}
+
+/// `[openpgp]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOpenPgp {
+    pub name: Option<RawName>,
+    pub language: Option<RawValue>,
+    pub salutation: Option<RawSalutation>,
+    pub url: Option<RawValue>,
+    pub login: Option<RawValue>,
+    pub private_use_1: Option<RawValue>,
+    pub private_use_2: Option<RawValue>,
+    pub private_use_3: Option<RawValue>,
+    pub private_use_4: Option<RawValue>,
+    #[serde(default)]
+    pub certificate: Vec<RawCertificate>,
+    pub user_id: Option<RawValue>,
+    pub created: Option<RawCreated>,
+    pub signature: Option<RawSlot>,
+    pub decryption: Option<RawSlot>,
+    pub authentication: Option<RawSlot>,
+    pub pw1: RawOpenPgpPassword,
+    pub pw3: RawOpenPgpPassword,
+    pub resetting_code: Option<RawOpenPgpPassword>,
+}
+
+/// `name = { surname = FIELD, given = FIELD }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawName {
+    pub surname: String,
+    pub given: Option<String>,
+}
+
+/// `salutation = { field = FIELD }` or `{ constant = "F" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSalutation {
+    pub field: Option<String>,
+    pub constant: Option<String>,
+}
+
+/// `[[openpgp.certificate]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCertificate {
+    pub slot: String,
+    pub field: String,
+    pub form: String,
+    #[serde(default)]
+    pub optional: bool,
+}
+
+/// `created = "2026-01-01T00:00:00Z"` or `created = { field = FIELD }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawCreated {
+    Fixed(String),
+    Field { field: String },
+}
+
+/// `[openpgp.signature]`, `[openpgp.decryption]`, `[openpgp.authentication]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlot {
+    pub algorithm: String,
+    pub source: String,
+    pub field: Option<String>,
+    pub format: Option<String>,
+    pub passphrase_field: Option<String>,
+    pub created: Option<RawCreated>,
+}
+
+/// `pw1`, `pw3`, `resetting_code`: `{ generate = N }` or `{ field = FIELD }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOpenPgpPassword {
+    pub generate: Option<u32>,
+    pub field: Option<String>,
 }
 
 /// `[uid]`.

@@ -162,6 +162,21 @@ pub enum Problem {
         /// What the algorithm needs.
         expected: usize,
     },
+    /// An OpenPGP token's UID that is not `0000`, the manufacturer and the serial number.
+    #[error("must be 0000, the OpenPGP manufacturer and the serial number (0000MMMMSSSSSSSS)")]
+    NotTokenUid,
+    /// A value that is not a point in time.
+    #[error("is not a time (RFC 3339, 2026-01-01T00:00:00Z, or a date, 2026-01-01; 1970 to 2106)")]
+    NotATime,
+    /// A salutation that names none.
+    #[error("is not a salutation (M, F, X, or ISO 5218's 0, 1, 2, 9)")]
+    NotASalutation,
+    /// A file named by the field cannot be read (the reason never quotes the file).
+    #[error("names a file that cannot be read: {0}")]
+    File(String),
+    /// An escrowed key that cannot be imported.
+    #[error("{0}")]
+    KeyFile(String),
 }
 
 /// A source that cannot go on: the whole run stops.

@@ -11,6 +11,7 @@ use vsc_core::image::{self, ImageError};
 use vsc_core::transcript::Kind;
 
 use super::lease::{Claims, LeaseLost, LeasedLink};
+use super::openpgp::{self, Before};
 use super::readback::{ReadbackError, compare_clear_side};
 use super::{Config, Event, POLL};
 use crate::replay::{self, CardLink, LinkError, OpenTranscriptError, PcscLink, ReplayError};
@@ -85,8 +86,10 @@ pub enum Unreadable {
     /// The card could not be connected or read.
     #[error("the card cannot be read: {0}")]
     Link(#[from] LinkError),
-    /// The card has no EF.UID (not a VSC, or blank).
-    #[error("the card has no readable EF.UID (not a pre-initialized VSC)")]
+    /// The card has no EF.UID nor an OpenPGP application (not a VSC, or blank).
+    #[error(
+        "the card has no readable EF.UID nor an OpenPGP AID (not a pre-initialized VSC or a token)"
+    )]
     NoUid,
 }
 
@@ -112,6 +115,10 @@ pub enum Failure {
     /// result (or was changed since).
     #[error("the card is already operational and differs from its prepared image: {0}")]
     OperationalDiffers(ReadbackError),
+    /// An OpenPGP token refused before anything was written (its admin PIN is not the factory
+    /// default, blocked, or tried), or that could not be checked.
+    #[error(transparent)]
+    Token(#[from] openpgp::CheckError),
     /// The claim was lost mid-card (taken over, or not renewed for its lease): the replay
     /// stopped before its next command.
     #[error("stopped before the next command: {0}")]
@@ -283,22 +290,43 @@ pub(super) fn run(
         Ok(view) => view,
         Err(error) => return failed(None, error.into(), Some(&digest)),
     };
-    // An operational card: an earlier attempt got through its last step (or the station was
-    // stopped right after). It is this job's card when it reads back as its image.
-    let atr = link.atr();
-    if let Ok(atr) = &atr
-        && replay::life_cycle(atr) == Some(LifeCycle::Operational)
-        && atr.as_slice() != transcript.header.atr.as_bytes()
-    {
-        return match compare_clear_side(&mut link, &view.fs) {
-            Ok(_) => Attempt::Confirmed { uid, digest },
-            Err(error) => failed(None, Failure::OperationalDiffers(error), Some(&digest)),
-        };
-    }
-    // The card was reset when connected and its UID is known: check both against the header,
-    // then replay (plain commands since the reset left the channel unopened).
-    if let Err(error) = replay::check_known_card(&mut link, &transcript.header, uid) {
-        return failed(None, error.into(), Some(&digest));
+    let token = openpgp::is_openpgp(transcript);
+    if token {
+        // An OpenPGP token is known by its AID, not its ATR (each product has its own), and
+        // must still have its factory admin PIN: checked before anything is written.
+        let exports = stored
+            .card
+            .exports
+            .as_deref()
+            .and_then(crate::compile::openpgp::Exports::from_json);
+        match openpgp::check_before(&mut link, transcript, uid) {
+            Ok(Before::Replay) => {}
+            Ok(Before::Finished) => {
+                return match openpgp::read_back(&mut link, transcript, &view, exports.as_ref()) {
+                    Ok(_) => Attempt::Confirmed { uid, digest },
+                    Err(error) => failed(None, Failure::OperationalDiffers(error), Some(&digest)),
+                };
+            }
+            Err(error) => return failed(None, error.into(), Some(&digest)),
+        }
+    } else {
+        // An operational card: an earlier attempt got through its last step (or the station
+        // was stopped right after). It is this job's card when it reads back as its image.
+        let atr = link.atr();
+        if let Ok(atr) = &atr
+            && replay::life_cycle(atr) == Some(LifeCycle::Operational)
+            && atr.as_slice() != transcript.header.atr.as_bytes()
+        {
+            return match compare_clear_side(&mut link, &view.fs) {
+                Ok(_) => Attempt::Confirmed { uid, digest },
+                Err(error) => failed(None, Failure::OperationalDiffers(error), Some(&digest)),
+            };
+        }
+        // The card was reset when connected and its UID is known: check both against the
+        // header, then replay (plain commands since the reset left the channel unopened).
+        if let Err(error) = replay::check_known_card(&mut link, &transcript.header, uid) {
+            return failed(None, error.into(), Some(&digest));
+        }
     }
     let mut leased = LeasedLink {
         link: &mut link,
@@ -316,12 +344,25 @@ pub(super) fn run(
     if let Err(error) = replayed {
         let failure = match guard.check() {
             Err(lost) => Failure::LeaseLost(lost),
-            Ok(()) => error.clone().into(),
+            Ok(()) => match openpgp::refusal(&error).filter(|_| token) {
+                Some(refusal) => openpgp::CheckError::Refused(refusal).into(),
+                None => error.clone().into(),
+            },
         };
         return failed(error.step(), failure, Some(&digest));
     }
     // Read the clear side back, as any application sees it.
-    if let Err(error) = compare_clear_side(&mut link, &view.fs) {
+    let read_back = if token {
+        let exports = stored
+            .card
+            .exports
+            .as_deref()
+            .and_then(crate::compile::openpgp::Exports::from_json);
+        openpgp::read_back(&mut link, transcript, &view, exports.as_ref())
+    } else {
+        compare_clear_side(&mut link, &view.fs)
+    };
+    if let Err(error) = read_back {
         return failed(Some(transcript.steps.len()), error.into(), Some(&digest));
     }
     Attempt::Personalized { uid, digest }
@@ -330,7 +371,14 @@ pub(super) fn run(
 /// Connects to the card exclusively and reads its UID.
 fn open_card(context: &Context, reader: &CStr) -> Result<(pcsc::Card, Uid), Unreadable> {
     let mut card = replay::connect_exclusive(context, reader)?;
-    let uid = replay::read_uid(&mut PcscLink::exclusive(&mut card))?;
+    let uid = {
+        let mut link = PcscLink::exclusive(&mut card);
+        // A VSC by its EF.UID; an OpenPGP token (which has none) by its AID.
+        match replay::read_uid(&mut link)? {
+            Some(uid) => Some(uid),
+            None => openpgp::token_uid(&mut link)?,
+        }
+    };
     match uid {
         Some(uid) => Ok((card, uid)),
         None => Err(Unreadable::NoUid),

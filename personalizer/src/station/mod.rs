@@ -13,6 +13,7 @@
 
 mod attempt;
 mod lease;
+pub mod openpgp;
 mod readback;
 
 use std::ffi::CString;

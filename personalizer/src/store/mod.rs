@@ -29,7 +29,7 @@ pub use packing::Dictionary;
 pub use vsc_core::Uid;
 
 /// The schema version this program writes, for every backend.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// How long a claim lasts unless renewed.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
@@ -377,6 +377,9 @@ pub struct PreparedCard {
     pub perso: StoredTranscript,
     /// Its SHA-256 digest, hex.
     pub perso_digest: String,
+    /// What preparation exports of the card, public (an OpenPGP token's certificate, public
+    /// keys and fingerprints, as JSON: `compile::openpgp::Exports`); `None` for other cards.
+    pub exports: Option<String>,
 }
 
 /// A card in the store.

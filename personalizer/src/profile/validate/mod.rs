@@ -1,6 +1,7 @@
 //! Validation: the TOML as written ([`super::raw`]) becomes a [`Profile`], every rule checked
 //! once, each failure naming the item and the rule. Value plans are compiled in [`value`].
 
+mod openpgp;
 mod value;
 
 use std::collections::HashMap;
@@ -15,8 +16,8 @@ use super::access::parse_condition;
 use super::raw::{RawDf, RawEf, RawKey, RawPassword, RawProfile, RawUid};
 use super::{
     DEFAULT_DATA_OBJECT_MAX, DEFAULT_PRIVATE_AID, DEFAULT_PUBLIC_AID, DataObjectSpec, DfSpec,
-    EfPlan, EfSpec, EfStructure, FieldKind, FieldUse, KeySource, KeySpec, MAX_DATA_OBJECT,
-    PasswordSource, PasswordSpec, Profile, ProfileError, UidSource,
+    EfPlan, EfSpec, EfStructure, FieldKind, FieldUse, FileSystemSpec, KeySource, KeySpec,
+    MAX_DATA_OBJECT, PasswordSource, PasswordSpec, Profile, ProfileError, UidSource,
 };
 use value::{Room, check_tag_form, parse_tag};
 
@@ -37,44 +38,53 @@ pub(super) fn validate(raw: RawProfile) -> Result<Profile, ProfileError> {
             "must be 1 to 64 characters, no control characters",
         ));
     }
-    let uid = compiler.uid(&raw.uid)?;
-    let public = compiler.df(&raw.public, "public", Fid::DF_PUBLIC, &DEFAULT_PUBLIC_AID)?;
-    let private = compiler.df(
-        &raw.private,
-        "private",
-        Fid::DF_PRIVATE,
-        &DEFAULT_PRIVATE_AID,
-    )?;
-    if public.aid == private.aid {
-        return Err(ProfileError::invalid(
-            "private DF",
-            "its AID is the public DF's; each DF needs its own",
-        ));
-    }
-    let pin = compiler.password(&raw.pin, "[pin]", PasswordRef::UserPin)?;
-    let puk = compiler.password(&raw.puk, "[puk]", PasswordRef::Puk)?;
-    let mut keys: Vec<KeySpec> = Vec::with_capacity(raw.key.len());
-    for raw_key in &raw.key {
-        let key = compile_key(raw_key)?;
-        if keys.iter().any(|k| k.reference == key.reference) {
-            return Err(ProfileError::DuplicateKey {
-                item: key_item(raw_key),
-                reference: raw_key.reference,
-            });
+    let uid = compiler.uid(&raw.uid, raw.openpgp.is_some())?;
+    let file_system = match (raw.public, raw.private, raw.pin, raw.puk) {
+        (None, None, None, None) => {
+            if !raw.key.is_empty() {
+                return Err(ProfileError::invalid(
+                    "[[key]]",
+                    "AES keys belong to the VSC file system: give [public], [private], [pin] and [puk]",
+                ));
+            }
+            None
         }
-        keys.push(key);
+        (Some(public), Some(private), Some(pin), Some(puk)) => {
+            Some(compiler.file_system(&public, &private, &pin, &puk, &raw.key)?)
+        }
+        _ => {
+            return Err(ProfileError::invalid(
+                "profile",
+                "[public], [private], [pin] and [puk] go together (the VSC file system): give all four or none",
+            ));
+        }
+    };
+    let openpgp = match &raw.openpgp {
+        Some(section) => Some(compiler.openpgp(section)?),
+        None => None,
+    };
+    match (&file_system, &openpgp) {
+        (None, None) => {
+            return Err(ProfileError::invalid(
+                "profile",
+                "it fills nothing: give the VSC file system ([public], [private], [pin], [puk]) or [openpgp]",
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(ProfileError::invalid(
+                "profile",
+                "a card with both the VSC file system and [openpgp] cannot be personalized yet (docs/profile.md)",
+            ));
+        }
+        _ => {}
     }
-    check_memory(&public, &private)?;
     Ok(Profile {
         id: raw.id,
         version: raw.version,
         description: raw.description,
         uid,
-        public,
-        private,
-        pin,
-        puk,
-        keys,
+        file_system,
+        openpgp,
         fields: compiler.fields,
     })
 }
@@ -88,7 +98,46 @@ struct Compiler {
 }
 
 impl Compiler {
-    fn uid(&mut self, raw: &RawUid) -> Result<UidSource, ProfileError> {
+    fn file_system(
+        &mut self,
+        public: &RawDf,
+        private: &RawDf,
+        pin: &RawPassword,
+        puk: &RawPassword,
+        raw_keys: &[RawKey],
+    ) -> Result<FileSystemSpec, ProfileError> {
+        let public = self.df(public, "public", Fid::DF_PUBLIC, &DEFAULT_PUBLIC_AID)?;
+        let private = self.df(private, "private", Fid::DF_PRIVATE, &DEFAULT_PRIVATE_AID)?;
+        if public.aid == private.aid {
+            return Err(ProfileError::invalid(
+                "private DF",
+                "its AID is the public DF's; each DF needs its own",
+            ));
+        }
+        let pin = self.password(pin, "[pin]", PasswordRef::UserPin)?;
+        let puk = self.password(puk, "[puk]", PasswordRef::Puk)?;
+        let mut keys: Vec<KeySpec> = Vec::with_capacity(raw_keys.len());
+        for raw_key in raw_keys {
+            let key = compile_key(raw_key)?;
+            if keys.iter().any(|k| k.reference == key.reference) {
+                return Err(ProfileError::DuplicateKey {
+                    item: key_item(raw_key),
+                    reference: raw_key.reference,
+                });
+            }
+            keys.push(key);
+        }
+        check_memory(&public, &private)?;
+        Ok(FileSystemSpec {
+            public,
+            private,
+            pin,
+            puk,
+            keys,
+        })
+    }
+
+    fn uid(&mut self, raw: &RawUid, token: bool) -> Result<UidSource, ProfileError> {
         let item = "[uid]";
         let only = |allowed: &str, given: bool, key: &str| {
             if given {
@@ -107,16 +156,23 @@ impl Compiler {
                 let name = raw.field.as_deref().ok_or_else(|| {
                     ProfileError::invalid(item, "source = \"field\" needs `field`")
                 })?;
-                Ok(UidSource::Field(self.use_field(
-                    name,
-                    item,
-                    FieldKind::Uid,
-                )?))
+                let kind = if token {
+                    FieldKind::TokenUid
+                } else {
+                    FieldKind::Uid
+                };
+                Ok(UidSource::Field(self.use_field(name, item, kind)?))
             }
             "random" => {
                 only("random", raw.field.is_some(), "field")?;
                 only("random", raw.prefix.is_some(), "prefix")?;
                 only("random", raw.first.is_some(), "first")?;
+                if token {
+                    return Err(ProfileError::invalid(
+                        item,
+                        "an OpenPGP token's UID is its AID's manufacturer and serial: use source = \"field\" or \"serial\"",
+                    ));
+                }
                 Ok(UidSource::Random)
             }
             "serial" => {
@@ -135,6 +191,12 @@ impl Compiler {
                         min: 0,
                         max: 7,
                     });
+                }
+                if token && (prefix.len() < 4 || prefix[..2] != [0, 0]) {
+                    return Err(ProfileError::invalid(
+                        item,
+                        "an OpenPGP token's UID is 0000, the manufacturer and the serial: the prefix must be 0000 and the manufacturer (e.g. 0000FF56)",
+                    ));
                 }
                 let first = raw.first.unwrap_or(1);
                 let serial_bits = 8 * (8 - prefix.len()) as u32;

@@ -34,7 +34,7 @@ use super::{
 const CARD_COLUMNS: &str = "uid, profile_id, profile_version, status, claimed_by, claim_reader, \
      (extract(epoch FROM claim_expires) * 1000)::bigint AS claim_expires_ms, failed_step, \
      failure, image, preinit_sealed, preinit, preinit_digest, perso_sealed, perso, perso_digest, \
-     perso_dictionary, preinit_dictionary, mailer_file, created_at, updated_at";
+     perso_dictionary, preinit_dictionary, mailer_file, created_at, updated_at, exports";
 
 const AUDIT_COLUMNS: &str = "uid, station, host, reader, transcript_digest, result, failed_step, \
      reason, started_at, duration_ms";
@@ -256,6 +256,7 @@ fn card_from_row(row: &Row) -> Result<(StoredCard, [Option<i64>; 2]), StoreError
         preinit_digest: row.try_get("preinit_digest").map_err(get)?,
         perso: transcript("perso", "perso_sealed")?,
         perso_digest: row.try_get("perso_digest").map_err(get)?,
+        exports: row.try_get("exports").map_err(get)?,
     };
     Ok((
         StoredCard {
@@ -684,6 +685,7 @@ impl Store for PostgresStore {
             Type::INT8,
             Type::INT8,
             Type::TEXT,
+            Type::TEXT,
         ];
         // A batch whose commit may have been lost is not sent again: `prepare` stops, and a
         // run with --skip-existing goes on where it stopped.
@@ -704,7 +706,8 @@ impl Store for PostgresStore {
             let sink = tx.copy_in(
                 "COPY vsc.cards (uid, profile_id, profile_version, status, image, \
                  preinit_sealed, preinit, preinit_digest, perso_sealed, perso, perso_digest, \
-                 perso_dictionary, preinit_dictionary, mailer_file) FROM STDIN (FORMAT binary)",
+                 perso_dictionary, preinit_dictionary, mailer_file, exports) \
+                 FROM STDIN (FORMAT binary)",
             )?;
             let mut writer = BinaryCopyInWriter::new(sink, &types);
             for card in batch.cards {
@@ -726,6 +729,7 @@ impl Store for PostgresStore {
                     &dictionary,
                     &preinit_dictionary,
                     &batch.mailer_file,
+                    &card.exports,
                 ])?;
             }
             match writer.finish() {

@@ -1,7 +1,7 @@
 //! The PostgreSQL schema, its roles and its migrations. Everything lives in the schema `vsc` of
 //! the database the location names; `vsc.schema_version` holds the version. PostgreSQL stores
 //! begin at version 3 (the first version with this backend); a later version adds its
-//! migration here and in the SQLite backend alike.
+//! migration here and in the SQLite backend alike (version 4: the exports).
 //!
 //! The rules a station must not be able to break are the database's, not only this program's:
 //! the audit log is append-only (triggers refuse UPDATE, DELETE and TRUNCATE, for every role, and
@@ -10,7 +10,7 @@
 //! `personalized` or `confirmed` audit line per card, which needs the card personalized).
 
 /// Each migration: the version it starts from and the statements that take it to the next.
-pub(super) const MIGRATIONS: [(u32, &str); 1] = [(0, V3)];
+pub(super) const MIGRATIONS: [(u32, &str); 2] = [(0, V3), (3, V4)];
 
 /// Version 3, from nothing. It also creates the roles it grants to, where they are missing
 /// (roles are the cluster's, not the database's): `vsc_station` (claims, renewals, endings and
@@ -170,3 +170,46 @@ GRANT SELECT ON vsc.schema_version, vsc.audit TO vsc_preparation;
 GRANT SELECT, INSERT ON vsc.cards, vsc.dictionaries TO vsc_preparation;
 GRANT SELECT, INSERT, UPDATE ON vsc.mailer_files TO vsc_preparation;
 "#;
+
+/// Version 4: what preparation exports of each card (an OpenPGP token's certificate, public
+/// keys and fingerprints, JSON), public; cards of earlier versions have none. It is part of
+/// what preparation made, so the guard keeps it as it was inserted. The table-wide grants of
+/// version 3 already cover a new column; they are stated again for the record: preparation
+/// inserts it, stations and auditors read it, and no role's column grant updates it.
+const V4: &str = r#"
+ALTER TABLE vsc.cards ADD COLUMN exports text;
+UPDATE vsc.schema_version SET version = 4;
+
+CREATE OR REPLACE FUNCTION vsc.cards_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'UPDATE' THEN
+        RAISE EXCEPTION 'cards are never deleted' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF OLD.status = 'personalized' THEN
+        RAISE EXCEPTION 'card % is personalized: it never changes again', OLD.uid
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    IF NEW.status = 'personalized' AND OLD.status <> 'claimed' THEN
+        RAISE EXCEPTION 'card % is %: only a claimed card becomes personalized',
+            OLD.uid, OLD.status USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    IF (NEW.uid, NEW.profile_id, NEW.profile_version, NEW.image, NEW.preinit, NEW.perso,
+        NEW.preinit_digest, NEW.perso_digest, NEW.preinit_dictionary, NEW.perso_dictionary,
+        NEW.exports)
+       IS DISTINCT FROM
+       (OLD.uid, OLD.profile_id, OLD.profile_version, OLD.image, OLD.preinit, OLD.perso,
+        OLD.preinit_digest, OLD.perso_digest, OLD.preinit_dictionary, OLD.perso_dictionary,
+        OLD.exports) THEN
+        RAISE EXCEPTION 'card %: what preparation made never changes', OLD.uid
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+
+GRANT SELECT, INSERT ON vsc.cards TO vsc_preparation;
+GRANT SELECT ON vsc.cards TO vsc_station, vsc_auditor;
+"#;
+
+/// The version-3 schema as version 3 of this program made it, for tests of the migration.
+#[cfg(test)]
+pub(super) const VERSION_3: &str = V3;

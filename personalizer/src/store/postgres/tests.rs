@@ -114,6 +114,7 @@ fn card(n: u8) -> PreparedCard {
         preinit_digest: "AA".into(),
         perso: StoredTranscript::Clear("VSC-TRANSCRIPT 1\n".into()),
         perso_digest: "BB".into(),
+        exports: None,
     }
 }
 
@@ -739,4 +740,139 @@ fn sslmode_disable_and_prefer_connect_over_the_socket() {
             assert_eq!(store.status().unwrap().backend, "PostgreSQL", "{text}");
         }
     }
+}
+
+fn with_exports(n: u8) -> PreparedCard {
+    PreparedCard {
+        exports: Some(format!(
+            "{{\"certificate\":\"-----BEGIN PGP PUBLIC KEY BLOCK----- {n}\"}}"
+        )),
+        ..card(n)
+    }
+}
+
+/// Schema version 4: an OpenPGP token's exports are copied in with its batch and read back by
+/// every read (a claim too); preparation inserts them, stations and auditors read them, and no
+/// one changes them afterwards.
+#[test]
+fn exports_are_kept_as_prepared_and_read_by_every_role() {
+    let db = Database::new();
+    let mut store = db.store();
+    insert(store.as_mut(), &[with_exports(1), card(2)]).unwrap();
+    let mut other = db.open(Access::Existing).unwrap().store;
+    assert_eq!(
+        other.card(card(1).uid).unwrap().unwrap().card,
+        with_exports(1)
+    );
+    assert_eq!(other.card(card(2).uid).unwrap().unwrap().card.exports, None);
+    let claim = other
+        .claim(card(1).uid, &claimant("a", "r"), Duration::from_secs(60))
+        .unwrap()
+        .unwrap();
+    assert_eq!(claim.card.card, with_exports(1));
+
+    let mut sql = db.sql();
+    let refused = |sql: &mut Client, statement: &str| -> String {
+        let error = sql.batch_execute(statement).unwrap_err();
+        super::super::error::postgres_message(&error)
+    };
+    let why = refused(
+        &mut sql,
+        "UPDATE vsc.cards SET exports = 'x' WHERE uid = '5653430000000002'",
+    );
+    assert!(why.contains("what preparation made never changes"), "{why}");
+    let why = refused(
+        &mut sql,
+        "UPDATE vsc.cards SET exports = NULL WHERE uid = '5653430000000001'",
+    );
+    assert!(why.contains("what preparation made never changes"), "{why}");
+
+    let exports_of = |sql: &mut Client, uid: &str| -> Option<String> {
+        sql.query_one("SELECT exports FROM vsc.cards WHERE uid = $1", &[&uid])
+            .unwrap()
+            .get(0)
+    };
+    for role in ["vsc_station", "vsc_auditor"] {
+        sql.batch_execute(&format!("RESET ROLE; SET ROLE {role}"))
+            .unwrap();
+        assert_eq!(
+            exports_of(&mut sql, "5653430000000001"),
+            with_exports(1).exports,
+            "{role}"
+        );
+        let why = refused(&mut sql, "UPDATE vsc.cards SET exports = 'x'");
+        assert!(why.contains("permission denied"), "{role}: {why}");
+    }
+    sql.batch_execute("RESET ROLE; SET ROLE vsc_preparation")
+        .unwrap();
+    sql.batch_execute(
+        "INSERT INTO vsc.cards (uid, profile_id, profile_version, status, image, preinit_sealed, \
+         preinit, preinit_digest, perso_sealed, perso, perso_digest, exports) VALUES \
+         ('5653430000000009', 'p', 1, 'prepared', '', false, '', '', false, '', '', 'e')",
+    )
+    .unwrap();
+    assert_eq!(
+        exports_of(&mut sql, "5653430000000009").as_deref(),
+        Some("e")
+    );
+    let why = refused(&mut sql, "UPDATE vsc.cards SET exports = 'x'");
+    assert!(why.contains("permission denied"), "{why}");
+}
+
+/// A store as version 3 of this program made it (issue 11's) migrates to version 4: its cards
+/// have no exports, version 3's rules still hold, and new cards keep theirs.
+#[test]
+fn a_version_3_store_migrates_to_version_4() {
+    let db = Database::new();
+    let mut sql = db.sql();
+    sql.batch_execute(schema::VERSION_3).unwrap();
+    sql.batch_execute(
+        "INSERT INTO vsc.cards (uid, profile_id, profile_version, status, image, preinit_sealed, \
+         preinit, preinit_digest, perso_sealed, perso, perso_digest) VALUES \
+         ('5653430000000001', 'demo', 3, 'prepared', '\\x00', false, 'a', 'AA', false, 'b', 'BB')",
+    )
+    .unwrap();
+    let error = db.open(Access::Existing).unwrap_err();
+    assert!(
+        matches!(error.kind(), StoreErrorKind::SchemaTooOld { found: 3, .. }),
+        "{error}"
+    );
+    let notices = Arc::new(Mutex::new(Vec::new()));
+    let heard = Arc::clone(&notices);
+    let options = OpenOptions::new(Access::CreateOrMigrate)
+        .lock_timeout(Duration::from_secs(3))
+        .observer(Arc::new(move |n: &Notice| {
+            heard.lock().unwrap().push(n.clone())
+        }));
+    let mut store = store::open(&db.location(), &options).unwrap().store;
+    assert!(
+        matches!(
+            notices.lock().unwrap()[..],
+            [Notice::Migrated { from: 3, to: 4, .. }]
+        ),
+        "{:?}",
+        notices.lock().unwrap()
+    );
+    assert_eq!(store.status().unwrap().schema_version, 4);
+    assert_eq!(store.card(card(1).uid).unwrap().unwrap().card.exports, None);
+    insert(store.as_mut(), &[with_exports(2)]).unwrap();
+    assert_eq!(
+        store.card(card(2).uid).unwrap().unwrap().card,
+        with_exports(2)
+    );
+    let error = sql.batch_execute("DELETE FROM vsc.cards").unwrap_err();
+    let why = super::super::error::postgres_message(&error);
+    assert!(why.contains("never deleted"), "{why}");
+    let error = sql
+        .batch_execute("UPDATE vsc.cards SET exports = 'x'")
+        .unwrap_err();
+    let why = super::super::error::postgres_message(&error);
+    assert!(why.contains("never changes"), "{why}");
+    assert_eq!(
+        store.migrate().unwrap(),
+        Migration {
+            from: SCHEMA_VERSION,
+            to: SCHEMA_VERSION
+        }
+    );
 }

@@ -25,7 +25,7 @@ use super::{
 const CARD_COLUMNS: &str = "uid, profile_id, profile_version, status, claimed_by, claim_reader, \
      claim_expires, failed_step, failure, image, preinit_sealed, preinit, preinit_digest, \
      perso_sealed, perso, perso_digest, mailer_file, created_at, updated_at, perso_dictionary, \
-     claim_host, claimed_ms, preinit_dictionary";
+     claim_host, claimed_ms, preinit_dictionary, exports";
 
 const AUDIT_COLUMNS: &str = "uid, station, host, reader, transcript_digest, result, failed_step, \
      reason, started_at, duration_ms";
@@ -337,6 +337,7 @@ fn card_from_row(row: &Row<'_>) -> rusqlite::Result<CardRow> {
         preinit_digest: row.get("preinit_digest")?,
         perso: transcript("perso_sealed", "perso")?,
         perso_digest: row.get("perso_digest")?,
+        exports: row.get("exports")?,
     };
     Ok(CardRow {
         card: StoredCard {
@@ -540,7 +541,8 @@ impl Store for SqliteStore {
             }
             let mut insert = tx.prepare_cached(&format!(
                 "INSERT INTO cards ({CARD_COLUMNS}) VALUES (?1, ?2, ?3, 'prepared', NULL, NULL, \
-                 NULL, NULL, NULL, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, NULL, NULL, ?14)"
+                 NULL, NULL, NULL, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, NULL, NULL, ?14, \
+                 ?15)"
             ))?;
             for card in batch.cards {
                 let (preinit, preinit_sealed, preinit_dictionary) = card.preinit.columns();
@@ -560,6 +562,7 @@ impl Store for SqliteStore {
                     created,
                     dictionary,
                     preinit_dictionary,
+                    card.exports,
                 ]);
                 match result {
                     Ok(_) => {}

@@ -3,7 +3,7 @@
 //! transaction that also sets the version.
 
 /// Each migration takes the schema from its index to its index + 1.
-pub(super) const MIGRATIONS: [&str; 3] = [V1, V2, V3];
+pub(super) const MIGRATIONS: [&str; 4] = [V1, V2, V3, V4];
 
 /// Version 1: cards and the append-only audit log.
 const V1: &str = "
@@ -114,6 +114,12 @@ CREATE TRIGGER cards_no_delete BEFORE DELETE ON cards
     BEGIN SELECT RAISE(ABORT, 'cards are never deleted'); END;
 ";
 
+/// Version 4: what preparation exports of each card (an OpenPGP token's certificate, public
+/// keys and fingerprints, JSON), public; cards of earlier versions have none.
+const V4: &str = "
+ALTER TABLE cards ADD COLUMN exports TEXT;
+";
+
 /// The version-1 schema as version 1 of this program made it, for tests of the migration.
 #[cfg(test)]
 pub(super) const VERSION_1: &str = V1;
@@ -121,3 +127,7 @@ pub(super) const VERSION_1: &str = V1;
 /// The version-2 schema as version 2 of this program left it, for tests of the migration.
 #[cfg(test)]
 pub(super) const VERSION_2: [&str; 2] = [V1, V2];
+
+/// The version-3 schema as version 3 of this program left it, for tests of the migration.
+#[cfg(test)]
+pub(super) const VERSION_3: [&str; 3] = [V1, V2, V3];

@@ -17,6 +17,8 @@ fn card(n: u8) -> PreparedCard {
         preinit_digest: "AA".into(),
         perso: StoredTranscript::Clear("VSC-TRANSCRIPT 1\n".into()),
         perso_digest: "BB".into(),
+        // Every other card carries exports, so that both forms are stored and read back.
+        exports: n.is_multiple_of(2).then(|| format!("{{\"card\":{n}}}")),
     }
 }
 
@@ -378,7 +380,7 @@ fn a_newer_schema_is_refused_and_an_older_one_migrated() {
         .store;
     assert!(matches!(
         notices.lock().unwrap()[0],
-        Notice::Migrated { from: 1, to: 3, .. }
+        Notice::Migrated { from: 1, to: 4, .. }
     ));
     let card = store
         .card(Uid::parse("5653430000000001").unwrap())
@@ -386,6 +388,7 @@ fn a_newer_schema_is_refused_and_an_older_one_migrated() {
         .unwrap();
     assert_eq!(card.status, CardStatus::Prepared);
     assert_eq!(card.card.perso, StoredTranscript::Clear("text".into()));
+    assert_eq!(card.card.exports, None);
     // The claim of version 1 had no lease: any station may take the card.
     let claimed = Uid::parse("5653430000000002").unwrap();
     let taken = store
@@ -396,11 +399,56 @@ fn a_newer_schema_is_refused_and_an_older_one_migrated() {
     let audit = store.audit(&AuditFilter::default()).unwrap();
     assert_eq!(audit[0].result, AuditResult::Refused);
     assert_eq!(audit[0].transcript_digest, None);
-    assert_eq!(store.migrate().unwrap(), Migration { from: 3, to: 3 });
+    assert_eq!(store.migrate().unwrap(), Migration { from: 4, to: 4 });
+}
+
+/// A store as version 3 of this program left it (issue 11's): migrated to version 4, its cards
+/// have no exports and keep the rules of version 3; cards prepared since keep theirs.
+#[test]
+fn a_version_3_store_gains_the_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.db");
+    let connection = Connection::open(&path).unwrap();
+    for statements in schema::VERSION_3 {
+        connection.execute_batch(statements).unwrap();
+    }
+    connection.pragma_update(None, "user_version", 3).unwrap();
+    connection
+        .execute(
+            "INSERT INTO cards (uid, profile_id, profile_version, status, image, \
+             preinit_sealed, preinit, preinit_digest, perso_sealed, perso, perso_digest, \
+             created_at, updated_at) VALUES ('5653430000000001', 'demo', 3, 'prepared', x'00', \
+             0, CAST('a' AS BLOB), 'AA', 0, CAST('b' AS BLOB), 'BB', 't', 't')",
+            [],
+        )
+        .unwrap();
+    drop(connection);
+    let error = open(&path, Access::Existing).unwrap_err();
+    assert!(matches!(
+        error.kind(),
+        StoreErrorKind::SchemaTooOld { found: 3, .. }
+    ));
+    let mut store = open(&path, Access::CreateOrMigrate).unwrap().store;
+    assert_eq!(store.status().unwrap().schema_version, 4);
+    let old = store
+        .card(Uid::parse("5653430000000001").unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.card.exports, None);
+    insert(store.as_mut(), &[card(2)]).unwrap();
+    assert_eq!(store.card(card(2).uid).unwrap().unwrap().card, card(2));
+    // Version 3's rules hold after the migration: no card is deleted.
+    let error = Connection::open(&path)
+        .unwrap()
+        .execute("DELETE FROM cards", [])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("never deleted"), "{error}");
+    assert_eq!(store.migrate().unwrap(), Migration { from: 4, to: 4 });
 }
 
 /// A store as version 2 of this program left it: its clear and sealed transcripts (text, not
-/// compressed) still open after the migration to version 3, and its claim is audited when
+/// compressed) still open after the migration (through version 3, which packs them), and its claim is audited when
 /// taken over.
 #[test]
 fn a_version_2_store_keeps_its_transcripts_readable() {
