@@ -319,7 +319,11 @@ pub(super) fn run(
     }
     let mut renewed = Instant::now();
     let renew_every = config.lease / 3;
-    let replayed = replay::replay(&mut link, transcript, |event| {
+    // Live steps' keys are derived from the issuer key before anything is sent.
+    let keys = replay::LiveKeys {
+        master: config.master.as_ref(),
+    };
+    let replayed = replay::replay_live(&mut link, transcript, Default::default(), keys, |event| {
         if let replay::Event::Step { step, total, .. } = event {
             report(Event::Step {
                 reader: name,
