@@ -10,13 +10,17 @@
 //!   [`atr`], [`run_tool`] (opensc-tool, scriptor), [`vicc_command`], and [`workspace_binary`]
 //!   to run the workspace's own binaries; [`GnupgHome`], a throwaway GnuPG home whose
 //!   gpg-agent and scdaemon end with it.
+//! - [`StationHost`]: a private network, mount and pid namespace with its own pcscd, for tests
+//!   of several station machines; [`TestDatabase`]: a PostgreSQL database of one test.
 
 mod binaries;
 mod card_side;
 mod error;
 mod gnupg;
+mod host;
 mod machine;
 mod pcsc_client;
+mod postgres;
 mod process;
 mod table_card;
 mod tools;
@@ -26,8 +30,10 @@ pub use binaries::workspace_binary;
 pub use card_side::CardSide;
 pub use error::HarnessError;
 pub use gnupg::GnupgHome;
+pub use host::StationHost;
 pub use machine::{LOCK_FILE, Machine, Pcscd, Readers};
 pub use pcsc_client::{atr, transmit, wait_for_card, wait_for_empty_reader};
+pub use postgres::{TestDatabase, postgres_admin};
 pub use process::Process;
 pub use table_card::{CardEvent, CardLog, TableCard};
 pub use tools::{ToolOutput, run_command, run_tool};

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use vsc_tests::{GnupgHome, Machine, Process, Readers, run_tool, transmit, wait_for_card};
+use vsc_tests::{
+    GnupgHome, Machine, Process, Readers, TestDatabase, run_tool, transmit, wait_for_card,
+};
 
 const CARD_TIMEOUT: Duration = Duration::from_secs(15);
 const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -41,7 +43,8 @@ struct Bureau {
     key_file: PathBuf,
     trusted_key: PathBuf,
     mailer_key: PathBuf,
-    store: PathBuf,
+    /// The store's location: an SQLite file in the folder, or a PostgreSQL database.
+    store: String,
 }
 
 /// A token's PINs from the PIN mailer.
@@ -54,13 +57,24 @@ struct Pins {
 
 impl Bureau {
     fn prepare(scratch: &Path, name: &str, profile: &Path, records: &str) -> Bureau {
+        Bureau::prepare_in(scratch, name, profile, records, None)
+    }
+
+    /// As [`Bureau::prepare`], into the store at `store` (default: `vsc.db` in its folder).
+    fn prepare_in(
+        scratch: &Path,
+        name: &str,
+        profile: &Path,
+        records: &str,
+        store: Option<String>,
+    ) -> Bureau {
         let folder = scratch.join(name);
         let _ = std::fs::remove_dir_all(&folder);
         std::fs::create_dir_all(&folder).unwrap();
         let key_file = folder.join("issuer.key");
         let trusted_key = folder.join("preparation.pub");
         let mailer_key = folder.join("mailer.agekey");
-        let store = folder.join("vsc.db");
+        let store = store.unwrap_or_else(|| folder.join("vsc.db").to_string_lossy().into_owned());
         ok(&binary("vsc-personalizer")
             .args(["keys", "init", "--out"])
             .arg(&key_file)
@@ -590,5 +604,56 @@ fn opensc_pkcs11_signs_with_the_signature_key_of_a_personalized_rsa_token() {
     )
     .unwrap();
     assert!(!refused.status.success(), "{refused:#?}");
+    emulator.stop().unwrap();
+}
+
+/// The token path with the PostgreSQL store: prepared into a database, claimed under a lease,
+/// replayed, read back against the stored exports, and audited there; the card's fingerprints
+/// are those exported from the database.
+#[test]
+fn the_station_personalizes_a_token_from_a_postgresql_store() {
+    let machine = Machine::lock().unwrap();
+    let _pcscd = machine.start_pcscd(&Readers::system()).unwrap();
+    let db = TestDatabase::create("openpgp_station").unwrap();
+    let profile = profiles().join("openpgp.toml");
+    let bureau = Bureau::prepare_in(
+        machine.scratch(),
+        "pg-token",
+        &profile,
+        &demo_records(2),
+        Some(db.location()),
+    );
+    let uid = "0000FF5600003001";
+    let token = bureau.blank(&profile, uid);
+    let mut emulator = bureau.serve(&machine, &token);
+    let (code, output) = bureau.station();
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        output.contains("1 personalized, 0 failed, 0 refused"),
+        "{output}"
+    );
+    let card = wait_for_card("Virtual PCD 00 00", CARD_TIMEOUT).unwrap();
+    assert_eq!(send(&card, "00A4040006D27600012401"), "9000");
+    assert_eq!(
+        send(&card, "00CA00C500"),
+        format!("{}9000", bureau.fingerprints(uid).concat())
+    );
+    drop(card);
+    let mut sql = db.client().unwrap();
+    let row = sql
+        .query_one(
+            "SELECT c.status, a.result, a.station FROM vsc.cards c JOIN vsc.audit a \
+             ON a.uid = c.uid WHERE c.uid = $1",
+            &[&uid],
+        )
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, String>(0),
+            row.get::<_, String>(1),
+            row.get::<_, String>(2)
+        ),
+        ("personalized".into(), "personalized".into(), "test".into())
+    );
     emulator.stop().unwrap();
 }

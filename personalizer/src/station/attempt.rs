@@ -2,6 +2,7 @@
 
 use std::ffi::CStr;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pcsc::Context;
@@ -9,6 +10,7 @@ use vsc_core::card::LifeCycle;
 use vsc_core::image::{self, ImageError};
 use vsc_core::transcript::Kind;
 
+use super::lease::{Claims, LeaseLost, LeasedLink};
 use super::openpgp::{self, Before};
 use super::readback::{ReadbackError, compare_clear_side};
 use super::{Config, Event, POLL};
@@ -117,6 +119,10 @@ pub enum Failure {
     /// default, blocked, or tried), or that could not be checked.
     #[error(transparent)]
     Token(#[from] openpgp::CheckError),
+    /// The claim was lost mid-card (taken over, or not renewed for its lease): the replay
+    /// stopped before its next command.
+    #[error("stopped before the next command: {0}")]
+    LeaseLost(LeaseLost),
 }
 
 impl Attempt {
@@ -223,6 +229,7 @@ impl fmt::Display for Attempt {
 }
 
 /// Runs one attempt on the card in `reader`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn run(
     reader: &CStr,
     name: &str,
@@ -230,6 +237,7 @@ pub(super) fn run(
     store: &mut dyn Store,
     config: &Config,
     claimant: &Claimant,
+    claims: &Arc<Claims>,
     report: &(dyn Fn(Event<'_>) + Sync),
 ) -> Attempt {
     // A card just inserted may still be settling (pcscd sees the insertion, the reset, a
@@ -247,11 +255,14 @@ pub(super) fn run(
     };
     let mut link = PcscLink::exclusive(&mut card);
     report(Event::Inserted { reader: name, uid });
+    let requested = Instant::now();
     let claim = match store.claim(uid, claimant, config.lease) {
         Ok(Ok(claim)) => claim,
         Ok(Err(refusal)) => return Attempt::Refused { uid, refusal },
         Err(error) => return Attempt::StoreUnavailable { uid, error },
     };
+    // Renewed by the station's keeper from now on, checked before every command.
+    let guard = claims.hold(uid, requested);
     let stored = &claim.card;
     let digest = stored.card.perso_digest.clone();
     let failed = |step: Option<usize>, failure: Failure, digest: Option<&String>| Attempt::Failed {
@@ -317,33 +328,33 @@ pub(super) fn run(
             return failed(None, error.into(), Some(&digest));
         }
     }
-    let mut renewed = Instant::now();
-    let renew_every = config.lease / 3;
+    let mut leased = LeasedLink {
+        link: &mut link,
+        guard: &guard,
+    };
     // Live steps' keys are derived from the issuer key before anything is sent.
     let keys = replay::LiveKeys {
         master: config.master.as_ref(),
     };
-    let replayed = replay::replay_live(&mut link, transcript, Default::default(), keys, |event| {
-        if let replay::Event::Step { step, total, .. } = event {
-            report(Event::Step {
-                reader: name,
-                step,
-                total,
-            });
-            if renewed.elapsed() >= renew_every {
-                renewed = Instant::now();
-                if let Err(error) = store.renew(uid, &claimant.station, config.lease) {
-                    tracing::warn!(%uid, %error, "the claim's lease could not be renewed");
-                }
+    let replayed =
+        replay::replay_live(&mut leased, transcript, Default::default(), keys, |event| {
+            if let replay::Event::Step { step, total, .. } = event {
+                report(Event::Step {
+                    reader: name,
+                    step,
+                    total,
+                });
             }
-        }
-    });
+        });
     if let Err(error) = replayed {
-        if token && let Some(refusal) = openpgp::refusal(&error) {
-            let refused = openpgp::CheckError::Refused(refusal);
-            return failed(error.step(), refused.into(), Some(&digest));
-        }
-        return failed(error.step(), error.into(), Some(&digest));
+        let failure = match guard.check() {
+            Err(lost) => Failure::LeaseLost(lost),
+            Ok(()) => match openpgp::refusal(&error).filter(|_| token) {
+                Some(refusal) => openpgp::CheckError::Refused(refusal).into(),
+                None => error.clone().into(),
+            },
+        };
+        return failed(error.step(), failure, Some(&digest));
     }
     // Read the clear side back, as any application sees it.
     let read_back = if token {
