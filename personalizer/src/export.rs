@@ -71,6 +71,9 @@ pub enum ExportError {
         "this export carries card secrets: give --recipient age1… to encrypt it (or --clear, for tests)"
     )]
     NeedsProtection,
+    /// The transcript has a live step, which a scriptor script cannot carry.
+    #[error("no scriptor export: {0}")]
+    LiveStep(#[from] vsc_core::transcript::LiveStepInScript),
     /// The file could not be written.
     #[error(transparent)]
     File(#[from] FileError),
@@ -118,7 +121,7 @@ pub fn export(
             let document = trust.open(opened.as_str())?;
             let secret = opened.sealed;
             let bytes: zeroize::Zeroizing<Vec<u8>> = match what {
-                What::Scriptor => transcript::to_scriptor(&document.transcript)
+                What::Scriptor => transcript::to_scriptor(&document.transcript)?
                     .into_bytes()
                     .into(),
                 _ => opened.as_str().as_bytes().to_vec().into(),

@@ -38,7 +38,7 @@ fn blocks(info: &str) -> Vec<String> {
 #[test]
 fn every_example_parses_and_prints_back() {
     let examples = blocks("vsct");
-    assert_eq!(examples.len(), 4);
+    assert_eq!(examples.len(), 5);
     for example in examples {
         let transcript = Transcript::parse(&example).unwrap_or_else(|e| panic!("{e}\n{example}"));
         assert_eq!(transcript.to_string(), example);
@@ -149,4 +149,35 @@ fn the_signed_vector_verifies_and_is_reproduced() {
         document.transcript,
         Transcript::parse(&blocks("vsct")[0]).unwrap()
     );
+}
+
+/// The live step example's check value is the one the documented derivation gives for the
+/// master key `00 01 .. 1F` (computed independently with Python's hmac and hashlib).
+#[test]
+fn the_live_step_example_checks_its_key() {
+    use vsc_core::security::BlockAlgorithm;
+    use vsc_core::transcript::LiveStep;
+    let master = MasterKey::from_bytes(&core::array::from_fn(|i| i as u8));
+    let uid = [1, 2, 3, 4, 5, 6, 7, 8];
+    let example = blocks("vsct")
+        .into_iter()
+        .find(|block| block.contains("live piv-management-key 03 card"))
+        .expect("the live step example");
+    let transcript = Transcript::parse(&example).unwrap();
+    let live: Vec<_> = transcript
+        .steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::Live { live, .. } => Some(*live),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        live,
+        [
+            LiveStep::factory_management_key(),
+            LiveStep::card_management_key(&master, BlockAlgorithm::Tdes, &uid)
+        ]
+    );
+    live[1].key(Some(&master), &uid).unwrap();
 }

@@ -326,7 +326,7 @@ fn personalization(store: &Path, uid: Uid) -> (Transcript, Vec<Vec<u8>>) {
         .iter()
         .filter_map(|step| match step {
             Step::Command { command, .. } => Some(command.as_bytes().to_vec()),
-            Step::Reset { .. } => None,
+            Step::Reset { .. } | Step::Live { .. } => None,
         })
         .collect();
     (transcript, commands)

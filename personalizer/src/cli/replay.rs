@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 use serde_json::json;
+use vsc_core::crypto::MasterKey;
 use vsc_core::transcript::{self, Channel, Header, Kind, Transcript};
 use vsc_personalizer::readers;
 use vsc_personalizer::replay::{
@@ -60,8 +61,8 @@ pub struct ReplayArgs {
     #[arg(long)]
     unchecked: bool,
 
-    /// The issuer key file: to open a sealed stored transcript, and to trust its own
-    /// signatures.
+    /// The issuer key file: to open a sealed stored transcript, to trust its own
+    /// signatures, and to derive the card's own keys for live steps.
     #[arg(long, value_name = "FILE", env = "VSC_KEY_FILE")]
     key_file: Option<PathBuf>,
 
@@ -133,7 +134,7 @@ pub fn run(args: ReplayArgs, verbosity: Verbosity) -> anyhow::Result<Outcome> {
     };
     let json = args.json.json;
     if args.dry_run {
-        print_dry_run(&transcript, json);
+        print_dry_run(&transcript, master, json);
         return Ok(Outcome::Done);
     }
     let context = pcsc::Context::establish(pcsc::Scope::User).context("cannot reach pcscd")?;
@@ -177,42 +178,49 @@ pub fn run(args: ReplayArgs, verbosity: Verbosity) -> anyhow::Result<Outcome> {
     );
     let context_ = context_of(transcript.header.channel);
     let scripted = guard.is_some();
-    let result = replay::replay_with(&mut link, &transcript, unchecked, |event| match event {
-        replay::Event::Step { step, comment, .. } => {
-            progress.update(step as u64, Some(transcript.steps.len() as u64), "");
-            if json {
-                json_line(&json!({"event": "step", "step": step, "comment": comment}));
-            } else if scripted && let Some(comment) = comment {
-                progress.line(&format!("# {comment}"));
+    let keys = replay::LiveKeys { master };
+    let result = replay::replay_live(
+        &mut link,
+        &transcript,
+        unchecked,
+        keys,
+        |event| match event {
+            replay::Event::Step { step, comment, .. } => {
+                progress.update(step as u64, Some(transcript.steps.len() as u64), "");
+                if json {
+                    json_line(&json!({"event": "step", "step": step, "comment": comment}));
+                } else if scripted && let Some(comment) = comment {
+                    progress.line(&format!("# {comment}"));
+                }
             }
-        }
-        replay::Event::Unchecked {
-            step,
-            command,
-            response,
-        } => {
-            let command = vsc_core::disclosure::masked_command(command, context_);
-            let response = describe_response(
-                transcript
-                    .steps
-                    .get(step - 1)
-                    .and_then(|s| match s {
-                        transcript::Step::Command { command, .. } => Some(command.as_bytes()),
-                        _ => None,
-                    })
-                    .unwrap_or_default(),
+            replay::Event::Unchecked {
+                step,
+                command,
                 response,
-                context_,
-            );
-            if json {
-                json_line(
-                    &json!({"event": "response", "step": step, "command": command, "response": response}),
+            } => {
+                let command = vsc_core::disclosure::masked_command(command, context_);
+                let response = describe_response(
+                    transcript
+                        .steps
+                        .get(step - 1)
+                        .and_then(|s| match s {
+                            transcript::Step::Command { command, .. } => Some(command.as_bytes()),
+                            _ => None,
+                        })
+                        .unwrap_or_default(),
+                    response,
+                    context_,
                 );
-            } else {
-                println!("> {command}\n< {response}");
+                if json {
+                    json_line(
+                        &json!({"event": "response", "step": step, "command": command, "response": response}),
+                    );
+                } else {
+                    println!("> {command}\n< {response}");
+                }
             }
-        }
-    });
+        },
+    );
     progress.finish();
     if let Err(error) = result {
         if json {
@@ -254,7 +262,7 @@ fn session_header(channel: Option<Channel>) -> anyhow::Result<Header> {
     })
 }
 
-fn print_dry_run(transcript: &Transcript, json: bool) {
+fn print_dry_run(transcript: &Transcript, master: Option<&MasterKey>, json: bool) {
     let context = context_of(transcript.header.channel);
     for (i, step) in transcript.steps.iter().enumerate() {
         match step {
@@ -271,6 +279,29 @@ fn print_dry_run(transcript: &Transcript, json: bool) {
                     );
                 } else {
                     println!("{:>4}  {comment}\n      > {shown}\n      < {expect}", i + 1);
+                }
+            }
+            transcript::Step::Live { comment, live } => {
+                let comment = comment.as_ref().map(|c| c.as_str()).unwrap_or("");
+                // Whether this replay could compute the step: the key derived and checked, its
+                // value never shown.
+                let key = match live.key(master, &transcript.header.uid.0) {
+                    Ok(_) => "key available".to_string(),
+                    Err(error) => error.to_string(),
+                };
+                if json {
+                    json_line(&json!({
+                        "step": i + 1,
+                        "comment": comment,
+                        "live": live.describe(),
+                        "key": key,
+                    }));
+                } else {
+                    println!(
+                        "{:>4}  {comment}\n      live: {} (2 round trips, computed at replay; {key})",
+                        i + 1,
+                        live.describe()
+                    );
                 }
             }
             transcript::Step::Reset { kind, .. } => {

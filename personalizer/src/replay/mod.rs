@@ -10,12 +10,14 @@
 
 mod card_os;
 mod input;
+mod live;
 mod pcsc_link;
 
 use std::fmt;
 
 pub use card_os::CardOsLink;
 pub use input::{Input, InputError, OpenTranscriptError, Script, Trust, TrustError};
+pub use live::{LiveFailure, LiveKeys};
 pub use pcsc_link::{PcscLink, connect_exclusive};
 use vsc_core::apdu::{Command, Status};
 use vsc_core::commands;
@@ -221,6 +223,32 @@ pub enum ReplayError {
         /// The command and the response received.
         exchange: Box<Exchange>,
     },
+    /// A live step's key cannot be had (no issuer key, or another one): found before the
+    /// first command is sent, so nothing was written.
+    #[error(
+        "step {step}{}: live step: {cause}; nothing was sent to the card",
+        named(comment.as_deref())
+    )]
+    LiveKey {
+        /// The live step (1-based).
+        step: usize,
+        /// Its comment.
+        comment: Option<String>,
+        /// Why.
+        #[source]
+        cause: vsc_core::transcript::LiveKeyError,
+    },
+    /// A live step failed on the card.
+    #[error("step {step}{}: live step: {cause}", named(comment.as_deref()))]
+    Live {
+        /// The live step (1-based).
+        step: usize,
+        /// Its comment.
+        comment: Option<String>,
+        /// What failed.
+        #[source]
+        cause: LiveFailure,
+    },
     /// An unchecked step (a scriptor script) answered an error status word.
     #[error(
         "step {step}{}: the card answered an error\n  command   {}\n  received  {}",
@@ -243,9 +271,10 @@ impl ReplayError {
     pub fn step(&self) -> Option<usize> {
         match self {
             ReplayError::Link { step, .. } if *step > 0 => Some(*step),
-            ReplayError::Mismatch { step, .. } | ReplayError::ErrorStatus { step, .. } => {
-                Some(*step)
-            }
+            ReplayError::Mismatch { step, .. }
+            | ReplayError::ErrorStatus { step, .. }
+            | ReplayError::LiveKey { step, .. }
+            | ReplayError::Live { step, .. } => Some(*step),
             _ => None,
         }
     }
@@ -256,6 +285,10 @@ impl ReplayError {
             ReplayError::Mismatch { exchange, .. } | ReplayError::ErrorStatus { exchange, .. } => {
                 exchange.status()
             }
+            ReplayError::Live {
+                cause: LiveFailure::Refused(exchange),
+                ..
+            } => exchange.status(),
             _ => None,
         }
     }
@@ -409,8 +442,29 @@ pub fn replay_with(
     link: &mut impl CardLink,
     transcript: &Transcript,
     unchecked: Unchecked,
+    observe: impl FnMut(Event<'_>),
+) -> Result<(), ReplayError> {
+    replay_live(link, transcript, unchecked, LiveKeys::default(), observe)
+}
+
+/// Like [`replay_with`], computing live steps with `keys`. Every live step's key is derived
+/// before the first command is sent: a key that cannot be had stops the replay with nothing
+/// written.
+pub fn replay_live(
+    link: &mut impl CardLink,
+    transcript: &Transcript,
+    unchecked: Unchecked,
+    keys: LiveKeys<'_>,
     mut observe: impl FnMut(Event<'_>),
 ) -> Result<(), ReplayError> {
+    let live_keys =
+        live::keys_of(transcript, keys).map_err(|(index, cause)| ReplayError::LiveKey {
+            step: index + 1,
+            comment: transcript.steps[index]
+                .comment()
+                .map(|c| c.as_str().to_string()),
+            cause,
+        })?;
     let total = transcript.steps.len();
     let channel = transcript.header.channel;
     let mut response = Vec::with_capacity(512);
@@ -422,6 +476,17 @@ pub fn replay_with(
             comment: step.comment().map(|c| c.as_str()),
         });
         match step {
+            Step::Live { comment, live } => {
+                // `keys_of` gave a key for every live step.
+                let Some(key) = &live_keys[index] else {
+                    continue;
+                };
+                live::run(link, live, key, &mut response).map_err(|cause| ReplayError::Live {
+                    step: number,
+                    comment: comment.as_ref().map(|c| c.as_str().to_string()),
+                    cause,
+                })?;
+            }
             Step::Reset { kind, .. } => {
                 link.reset(*kind).map_err(|cause| ReplayError::Link {
                     step: number,

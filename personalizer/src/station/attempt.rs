@@ -332,15 +332,20 @@ pub(super) fn run(
         link: &mut link,
         guard: &guard,
     };
-    let replayed = replay::replay(&mut leased, transcript, |event| {
-        if let replay::Event::Step { step, total, .. } = event {
-            report(Event::Step {
-                reader: name,
-                step,
-                total,
-            });
-        }
-    });
+    // Live steps' keys are derived from the issuer key before anything is sent.
+    let keys = replay::LiveKeys {
+        master: config.master.as_ref(),
+    };
+    let replayed =
+        replay::replay_live(&mut leased, transcript, Default::default(), keys, |event| {
+            if let replay::Event::Step { step, total, .. } = event {
+                report(Event::Step {
+                    reader: name,
+                    step,
+                    total,
+                });
+            }
+        });
     if let Err(error) = replayed {
         let failure = match guard.check() {
             Err(lost) => Failure::LeaseLost(lost),

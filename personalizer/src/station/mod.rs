@@ -51,7 +51,8 @@ pub struct Config {
     pub readers: Vec<CString>,
     /// Personalize the cards present now, then stop.
     pub once: bool,
-    /// The issuer key, to open sealed (plain) personalization transcripts.
+    /// The issuer key, to open sealed (plain) personalization transcripts and to derive the
+    /// card's own keys for live steps.
     pub master: Option<MasterKey>,
     /// Which transcripts may be replayed.
     pub trust: Trust,

@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 use super::sha256::hkdf_sha256;
 use super::{AesKey, AesKeySize, MasterKey, UID_LEN};
+use crate::security::BlockAlgorithm;
 
 /// The areas of a VSC image that are sealed at rest, each under its own key pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -56,6 +57,8 @@ pub enum Label {
     /// The HMAC-SHA256 key that authenticates the record of the last generation of a card's
     /// image served (the rollback check): 32 bytes.
     ServedGeneration,
+    /// The card's own PIV card management key (9B) of an algorithm: its key length.
+    PivManagementKey(BlockAlgorithm),
 }
 
 impl Label {
@@ -73,6 +76,15 @@ impl Label {
             Label::Key(KeyLabel::KeyObject { reference, size }) => {
                 format!("vsc/v1/key-object/{reference:02X}/aes-{}", size.bits())
             }
+            Label::PivManagementKey(algorithm) => format!(
+                "vsc/v1/piv/management-key/{}",
+                match algorithm {
+                    BlockAlgorithm::Tdes => "3des",
+                    BlockAlgorithm::Aes128 => "aes-128",
+                    BlockAlgorithm::Aes192 => "aes-192",
+                    BlockAlgorithm::Aes256 => "aes-256",
+                }
+            ),
         }
     }
 
@@ -84,6 +96,7 @@ impl Label {
             | Label::ImageMac
             | Label::ServedGeneration => 32,
             Label::Key(KeyLabel::KeyObject { size, .. }) => size.key_len(),
+            Label::PivManagementKey(algorithm) => algorithm.key_len(),
         }
     }
 }
@@ -144,6 +157,7 @@ mod tests {
                 labels.push(Label::Key(KeyLabel::KeyObject { reference, size }));
             }
         }
+        labels.extend(BlockAlgorithm::ALL.map(Label::PivManagementKey));
         labels
     }
 

@@ -18,6 +18,12 @@ pub enum ValueError {
     /// Not one of `cold`, `warm`.
     #[error("a reset is cold or warm")]
     UnknownReset,
+    /// Not a live step this format defines.
+    #[error(
+        "a live step is `piv-management-key <03|08|0A|0C> card <16 hex digits>` or \
+         `piv-management-key 03 factory`"
+    )]
+    LiveStep,
     /// An ATR is 2 to 33 bytes long.
     #[error("an ATR has 2 to 33 bytes, not {0}")]
     AtrLength(usize),
@@ -227,8 +233,14 @@ pub enum TranscriptError {
         /// The comment's line.
         line: usize,
     },
+    /// A live step in a transcript that is not a personalization.
+    #[error("line {line}: a live step outside a personalization transcript")]
+    LiveNotAllowed {
+        /// The line.
+        line: usize,
+    },
     /// A line that is not a step.
-    #[error("line {line}: not a step (`# `, `> `, `< `, `reset `, `sha256 `)")]
+    #[error("line {line}: not a step (`# `, `> `, `< `, `live `, `reset `, `sha256 `)")]
     UnknownLine {
         /// The line.
         line: usize,
@@ -307,6 +319,7 @@ impl TranscriptError {
             | ExpectationWithoutCommand { line }
             | CommentWithoutStep { line }
             | UnknownLine { line }
+            | LiveNotAllowed { line }
             | DigestMissing { line }
             | DigestLength { line, .. }
             | DigestMismatch { line, .. }
@@ -329,6 +342,12 @@ pub enum Inconsistency {
     /// A step whose response is not checked, outside a session transcript.
     #[error("step {step}: an unchecked response is allowed only in session transcripts")]
     UncheckedStep {
+        /// The step's index (0-based).
+        step: usize,
+    },
+    /// A live step outside a personalization transcript.
+    #[error("step {} is a live step, which only personalization transcripts hold", step + 1)]
+    LiveStepOutOfPlace {
         /// The step's index (0-based).
         step: usize,
     },

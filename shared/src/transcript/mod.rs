@@ -13,6 +13,7 @@ mod error;
 mod expectation;
 mod header;
 mod hexdigits;
+mod live;
 mod parse;
 mod print;
 mod scriptor;
@@ -25,7 +26,13 @@ use std::fmt;
 pub use error::{Inconsistency, TranscriptError, ValueError, WriteError};
 pub use expectation::Expectation;
 pub use header::{Atr, Channel, Extension, Header, Kind, ProfileId, ProfileRef, Uid};
-pub use scriptor::{ScriptorError, ScriptorHeader, from_scriptor, scriptor_header, to_scriptor};
+pub use live::{
+    LiveKeyError, LiveStep, ManagementKeySource, derive_management_key, management_key_check,
+    management_key_label,
+};
+pub use scriptor::{
+    LiveStepInScript, ScriptorError, ScriptorHeader, from_scriptor, scriptor_header, to_scriptor,
+};
 pub use signature::{
     Document, KeyFileError, KeyId, PREPARATION_KEY_LABEL, PreparationKey, SIGNED_PREFIX, Signature,
     SignatureError, VerifyKey,
@@ -140,6 +147,9 @@ fn check_step(kind: Kind, index: usize, step: &Step) -> Result<(), Inconsistency
     match step {
         Step::Command { expect, .. } if expect.is_any() && kind != Kind::Session => {
             Err(Inconsistency::UncheckedStep { step: index })
+        }
+        Step::Live { .. } if kind != Kind::Personalization => {
+            Err(Inconsistency::LiveStepOutOfPlace { step: index })
         }
         _ => Ok(()),
     }

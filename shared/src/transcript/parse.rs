@@ -90,6 +90,16 @@ pub(super) fn parse_full(text: &str, mode: Mode) -> Result<Parsed, TranscriptErr
                 comment: pending.take().map(|(_, comment)| comment),
                 kind: kind.parse().map_err(|source| bad_value(line, source))?,
             }),
+            StepLine::Live(value) => {
+                if header.kind != Kind::Personalization {
+                    return Err(TranscriptError::LiveNotAllowed { line: line.number });
+                }
+                steps.push(Step::Live {
+                    comment: pending.take().map(|(_, comment)| comment),
+                    live: super::LiveStep::parse(value)
+                        .map_err(|source| bad_value(line, source))?,
+                });
+            }
             StepLine::Trailer(digest) => {
                 if let Some((comment, _)) = pending {
                     return Err(TranscriptError::CommentWithoutStep {
@@ -132,6 +142,7 @@ enum StepLine<'a> {
     Command(&'a str),
     Response(&'a str),
     Reset(&'a str),
+    Live(&'a str),
     Trailer(&'a str),
     Other,
 }
@@ -144,6 +155,8 @@ fn classify<'a>(line: &Line<'a>) -> Result<StepLine<'a>, TranscriptError> {
         _ => {
             if let Some(kind) = keyword_value(line, "reset")? {
                 StepLine::Reset(kind)
+            } else if let Some(live) = keyword_value(line, super::live::KEYWORD)? {
+                StepLine::Live(live)
             } else if let Some(digest) = keyword_value(line, "sha256")? {
                 StepLine::Trailer(digest)
             } else {

@@ -63,6 +63,12 @@ pub(super) fn step_into(step: &Step, out: &mut Vec<u8>) {
             expect.print_into(out);
             out.push(b'\n');
         }
+        Step::Live { live, .. } => {
+            out.extend_from_slice(super::live::KEYWORD.as_bytes());
+            out.push(b' ');
+            live.print_into(out);
+            out.push(b'\n');
+        }
         Step::Reset { kind, .. } => {
             out.extend_from_slice(b"reset ");
             out.extend_from_slice(kind.label().as_bytes());

@@ -92,13 +92,37 @@ pub enum ScriptorError {
     },
 }
 
+/// A transcript with a live step has no scriptor form: scriptor sends fixed bytes, and a live
+/// step's bytes are computed at replay time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "step {step} is a live step ({what}), whose bytes are computed at replay time: scriptor cannot \
+     send it; replay the transcript with vsc-personalizer replay or station"
+)]
+pub struct LiveStepInScript {
+    /// The live step (1-based).
+    pub step: usize,
+    /// What it does.
+    pub what: &'static str,
+}
+
 /// The transcript as a scriptor script: the header as comments, each step's comment as a
 /// comment line above it, each command as spaced hex, each reset as `reset`.
 ///
 /// scriptor neither checks responses nor resets cold: expectations are left out, and a cold
 /// reset becomes `reset` with a comment saying so. Comments never contain `exit`, which would
-/// stop scriptor: it is written `ex-it`.
-pub fn to_scriptor(transcript: &Transcript) -> String {
+/// stop scriptor: it is written `ex-it`. A transcript with a live step is refused.
+pub fn to_scriptor(transcript: &Transcript) -> Result<String, LiveStepInScript> {
+    if let Some(step) = transcript
+        .steps
+        .iter()
+        .position(|step| matches!(step, Step::Live { .. }))
+    {
+        return Err(LiveStepInScript {
+            step: step + 1,
+            what: "PIV management key authentication",
+        });
+    }
     let header = &transcript.header;
     let mut out = Vec::with_capacity(512 + 140 * transcript.steps.len());
     comment_into(
@@ -124,6 +148,8 @@ pub fn to_scriptor(transcript: &Transcript) -> String {
                 spaced_hex_into(command.as_bytes(), &mut out);
                 out.push(b'\n');
             }
+            // Refused above.
+            Step::Live { .. } => {}
             Step::Reset { kind, .. } => {
                 if *kind == ResetKind::Cold {
                     comment_into(
@@ -135,7 +161,7 @@ pub fn to_scriptor(transcript: &Transcript) -> String {
             }
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// Reads a scriptor script as scriptor runs it, into steps whose responses are not checked

@@ -21,6 +21,14 @@ pub enum Step {
         /// What the card must answer.
         expect: Expectation,
     },
+    /// A live step: bytes the replayer computes at replay time (a challenge-response), from
+    /// the definition here; only in personalization transcripts.
+    Live {
+        /// What the step does, e.g. "authenticate with the factory PIV management key".
+        comment: Option<Comment>,
+        /// The step's definition.
+        live: super::LiveStep,
+    },
     /// Reset the card; a replay then checks the ATR against the header's.
     Reset {
         /// Why the card is reset.
@@ -60,7 +68,9 @@ impl Step {
     /// The step's comment.
     pub fn comment(&self) -> Option<&Comment> {
         match self {
-            Step::Command { comment, .. } | Step::Reset { comment, .. } => comment.as_ref(),
+            Step::Command { comment, .. }
+            | Step::Live { comment, .. }
+            | Step::Reset { comment, .. } => comment.as_ref(),
         }
     }
 }
