@@ -10,14 +10,18 @@
 //!   [`atr`], [`run_tool`] (opensc-tool, scriptor), [`vicc_command`], and [`workspace_binary`]
 //!   to run the workspace's own binaries; [`GnupgHome`], a throwaway GnuPG home whose
 //!   gpg-agent and scdaemon end with it.
+//! - For the status-word sweep and the fuzzers: [`catalogue`], a card in every life cycle state
+//!   with every application, and [`secrets`], what of a card must never leave it.
 
 mod binaries;
 mod card_side;
+pub mod catalogue;
 mod error;
 mod gnupg;
 mod machine;
 mod pcsc_client;
 mod process;
+pub mod secrets;
 mod table_card;
 mod tools;
 mod vicc;
