@@ -163,7 +163,7 @@ pub fn run(data: &[u8]) {
 /// fuzzer, which soon learns PW3 from the seeds, would spend nearly all its time generating
 /// keys (RSA generation is tested by the OpenPGP unit and GnuPG integration tests). Every other
 /// algorithm's generation is fuzzed.
-fn generates_rsa(command: &[u8], state: &CardState) -> bool {
+pub(crate) fn generates_rsa(command: &[u8], state: &CardState) -> bool {
     let [_, 0x47, 0x80, _, _, crt, ..] = command else {
         return false;
     };

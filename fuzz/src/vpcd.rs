@@ -9,7 +9,8 @@
 //!   order, and never shows the data of a password command (VERIFY, CHANGE REFERENCE DATA,
 //!   RESET RETRY COUNTER, either parity, without secure messaging): it is masked to zero bytes.
 //!
-//! Input: the first byte picks the catalogue's card, the rest is the stream.
+//! Input: the first byte picks the catalogue's card, the rest is the stream. As in the session
+//! target, an OpenPGP generation of an RSA key is skipped.
 
 use vsc_core::apdu::{Command, SmIndication};
 use vsc_core::transcript::{Step, Transcript};
@@ -52,6 +53,7 @@ pub fn run(data: &[u8]) {
             Message::PowerOn => card.power_on(),
             Message::Reset => card.reset(),
             Message::GetAtr => assert!(!card.atr().is_empty()),
+            Message::Apdu(apdu) if crate::session::generates_rsa(apdu, card.state()) => {}
             Message::Apdu(apdu) => {
                 let mut response = Vec::new();
                 card.transmit(apdu, &mut response);
