@@ -13,6 +13,7 @@ use vsc_core::applications::{ApplicationKind, install_fcp};
 use vsc_core::card::{Card, CardState, LifeCycle};
 use vsc_core::crypto::MasterKey;
 use vsc_core::sample;
+use vsc_core::security::PasswordRef;
 use vsc_personalizer::compile::{self, Mode};
 use vsc_personalizer::content::Resolver;
 use vsc_personalizer::keys::MasterKeyDeriver;
@@ -35,12 +36,40 @@ pub struct CatalogueCard {
     pub name: String,
     /// Its persistent state, as a card is powered on with it.
     pub state: CardState,
+    /// The VSC file system's user PIN as VERIFY presents it (padded), where it is known.
+    pub user_pin: Option<Vec<u8>>,
 }
 
 impl CatalogueCard {
     /// The card, just powered on.
     pub fn card(&self) -> Card {
         Card::from_state(self.state.clone())
+    }
+
+    /// The commands that verify every password of a context whose value is known: the VSC file
+    /// system's user PIN (`aid` `None`), or a factory-fresh OpenPGP application's PW1 (both
+    /// references) and PW3. Empty where none is known.
+    pub fn unlock(&self, aid: Option<&[u8]>) -> Vec<Vec<u8>> {
+        let verify =
+            |p2: u8, value: &[u8]| encode(Command::new(0x00, 0x20, 0x00, p2).with_data(value));
+        let Some(aid) = aid else {
+            return self.user_pin.iter().map(|pin| verify(0x01, pin)).collect();
+        };
+        let uid = self.state.uid();
+        let factory_openpgp = self.state.applications.iter().any(|application| {
+            application.aid(uid) == aid
+                && *application
+                    == vsc_core::applications::Application::install(ApplicationKind::OpenPgp)
+        });
+        if !factory_openpgp {
+            return Vec::new();
+        }
+        use vsc_core::applications::openpgp::{DEFAULT_PW1, DEFAULT_PW3};
+        vec![
+            verify(0x81, DEFAULT_PW1),
+            verify(0x82, DEFAULT_PW1),
+            verify(0x83, DEFAULT_PW3),
+        ]
     }
 
     /// The AIDs of the applications it carries, the VSC file system aside.
@@ -69,9 +98,17 @@ pub fn application_kinds() -> Vec<ApplicationKind> {
 
 /// Every card of the catalogue, in a fixed order.
 pub fn catalogue() -> Result<Vec<CatalogueCard>> {
-    let card = |name: &str, card: Card| CatalogueCard {
-        name: name.to_string(),
-        state: card.into_state(),
+    let card = |name: &str, card: Card| {
+        let state = card.into_state();
+        // The sample script's user PIN, on every card made from it.
+        let user_pin = (state.life_cycle == LifeCycle::Operational
+            && state.passwords.get(PasswordRef::UserPin).is_some())
+        .then(|| sample::USER_PIN.to_vec());
+        CatalogueCard {
+            name: name.to_string(),
+            state,
+            user_pin,
+        }
     };
     let every_application: Vec<(String, Vec<u8>)> = application_kinds()
         .into_iter()
@@ -111,6 +148,7 @@ pub fn catalogue() -> Result<Vec<CatalogueCard>> {
         CatalogueCard {
             name: "demo profile, pre-initialized".into(),
             state: demo.pre_initialized,
+            user_pin: None,
         },
         card("sample, operational", sample::card()),
         card(
@@ -128,6 +166,7 @@ pub fn catalogue() -> Result<Vec<CatalogueCard>> {
         CatalogueCard {
             name: "demo profile, personalized".into(),
             state: demo.personalized,
+            user_pin: Some(demo.user_pin),
         },
         card(
             "sample with every application, terminated",
@@ -148,6 +187,8 @@ pub struct Demo {
     pub personalization: vsc_core::transcript::Transcript,
     /// Its pre-initialization transcript.
     pub pre_initialization: vsc_core::transcript::Transcript,
+    /// Its user PIN as VERIFY presents it (padded to 8 bytes with `FF`).
+    pub user_pin: Vec<u8>,
 }
 
 /// The demo profile's first card, under [`test_master_key`].
@@ -195,6 +236,11 @@ pub fn demo() -> Result<Demo> {
         personalized: personalized.into_state(),
         personalization: compiled.perso,
         pre_initialization: compiled.preinit,
+        user_pin: {
+            let mut pin = content.pin.expose().to_vec();
+            pin.resize(8, 0xFF);
+            pin
+        },
     })
 }
 
@@ -262,5 +308,24 @@ mod tests {
             .unwrap();
         assert_eq!(demo.state.life_cycle, LifeCycle::Operational);
         assert!(demo.state.keys.iter().any(|key| key.is_loaded()));
+        // What unlocks a card unlocks it.
+        for entry in cards
+            .iter()
+            .filter(|entry| entry.state.life_cycle != LifeCycle::Terminated)
+        {
+            let mut card = entry.card();
+            for command in entry.unlock(None) {
+                assert_eq!(card.transmit(&command), [0x90, 0x00], "{}", entry.name);
+            }
+            for aid in entry.application_aids() {
+                let mut select = vec![0x00, 0xA4, 0x04, 0x00, aid.len() as u8];
+                select.extend_from_slice(&aid);
+                assert_eq!(card.transmit(&select), [0x90, 0x00], "{}", entry.name);
+                for command in entry.unlock(Some(&aid)) {
+                    assert_eq!(card.transmit(&command), [0x90, 0x00], "{}", entry.name);
+                }
+            }
+        }
+        assert!(demo.unlock(None).len() == 1);
     }
 }

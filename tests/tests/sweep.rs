@@ -1,9 +1,10 @@
 //! The status-word sweep: every INS (`00`–`FF`) × a set of P1-P2 values × every data shape (no
 //! data, short data, 255 bytes, extended lengths, Le present or absent), a set of class bytes
-//! × every INS, and bodies shorter than a header (1 to 3 bytes), on every card of the harness's catalogue (a blank chip, pre-initialized,
-//! operational and terminated cards) and in each application the card carries (the VSC file
-//! system, and each application selected by its AID), served by the emulator's slots through
-//! the real pcscd and vpcd.
+//! × every INS, and bodies shorter than a header (1 to 3 bytes), on every card of the harness's
+//! catalogue (a blank chip, pre-initialized, operational and terminated cards), in each
+//! application the card carries (the VSC file system, and each application selected by its
+//! AID), each once as it is and once with its passwords verified where their values are known;
+//! served by the emulator's slots through the real pcscd and vpcd.
 //!
 //! Each command must get a status word (a response of at least 2 bytes) within a second: never
 //! silence, never a hang. No response may hold a window of the card's secrets (PINs, PUKs, key
@@ -96,10 +97,11 @@ impl VirtualCard for SweptCard {
 /// The lone byte `00` is left out: it is vpcd's power-off, which the slot cannot tell from a
 /// command; it answers it `6700` when nothing follows and ends the connection, as
 /// docs/emulator.md says and the emulator's session tests check. `04` is vpcd's GET ATR and is
-/// answered with the ATR; `01` and `02` get `6700` once no GET ATR follows them.
-fn commands(ins: u8) -> Vec<Vec<u8>> {
+/// answered with the ATR; `01` and `02` get `6700` once no GET ATR follows them within 250 ms,
+/// so they are sent in a card's first context only (`first`).
+fn commands(ins: u8, first: bool) -> Vec<Vec<u8>> {
     let mut out = vec![vec![0x00, ins], vec![0x00, ins, 0x00]];
-    if ins != 0x00 {
+    if ins != 0x00 && (first || !matches!(ins, 0x01 | 0x02)) {
         out.push(vec![ins]);
     }
     for [p1, p2] in P1P2 {
@@ -161,10 +163,8 @@ fn sweep_card(entry: &CatalogueCard, reader: &str, drifted: &AtomicBool) -> Swep
     for (len, _, _) in SHAPES {
         scan.excuse(&pattern(len));
     }
-    let mut contexts: Vec<Option<Vec<u8>>> = vec![None];
-    contexts.extend(entry.application_aids().into_iter().map(Some));
     let mut swept = Swept::default();
-    for context in &contexts {
+    for (n, (context, unlock)) in contexts(entry).iter().enumerate() {
         for ins in 0..=u8::MAX {
             if drifted.load(Ordering::SeqCst) {
                 power_cycle(&mut card, reader);
@@ -177,7 +177,10 @@ fn sweep_card(entry: &CatalogueCard, reader: &str, drifted: &AtomicBool) -> Swep
             };
             let select = select.to_vec().unwrap();
             send(&mut swept, &scan, &card, &entry.name, &select);
-            for command in commands(ins) {
+            for command in unlock {
+                send(&mut swept, &scan, &card, &entry.name, command);
+            }
+            for command in commands(ins, n == 0) {
                 send(&mut swept, &scan, &card, &entry.name, &command);
             }
         }
@@ -213,6 +216,22 @@ fn send(swept: &mut Swept, scan: &SecretScan, card: &PcscCard, name: &str, comma
             leak.at
         );
     }
+}
+
+/// The contexts a card is swept in: the VSC file system, then each application; each once as
+/// it is and once with its passwords verified (where their values are known), with the
+/// commands that verify them.
+fn contexts(entry: &CatalogueCard) -> Vec<(Option<Vec<u8>>, Vec<Vec<u8>>)> {
+    let mut out = Vec::new();
+    let aids = entry.application_aids().into_iter().map(Some);
+    for aid in std::iter::once(None).chain(aids) {
+        let unlock = entry.unlock(aid.as_deref());
+        out.push((aid.clone(), Vec::new()));
+        if !unlock.is_empty() {
+            out.push((aid, unlock));
+        }
+    }
+    out
 }
 
 /// Powers the card off and on: the served card takes its catalogue state again.
@@ -310,11 +329,24 @@ fn every_instruction_gets_a_status_word_and_no_secret_on_every_card() {
         total as f64 / elapsed.as_secs_f64()
     );
     assert_eq!(results.len(), cards.len());
-    // 256 INS × (3 short bodies + 7 P1-P2 × 8 shapes + 6 classes + 1 SELECT) per context, one
-    // context more per application.
-    let contexts: usize = cards.iter().map(|c| 1 + c.state.applications.len()).sum();
-    assert_eq!(
-        total,
-        contexts * (256 * (3 + P1P2.len() * SHAPES.len() + CLASSES.len() + 1) - 1)
+    // Each context: 256 INS × (3 short bodies, but the lone `00`, and `01` and `02` but in the
+    // first context; 7 P1-P2 × 8 shapes; 6 classes; the SELECT and the VERIFYs before them).
+    let expected: usize = cards
+        .iter()
+        .flat_map(|card| contexts(card).into_iter().enumerate())
+        .map(|(n, (_, unlock))| {
+            let lone_left_out = if n == 0 { 1 } else { 3 };
+            256 * (3 + P1P2.len() * SHAPES.len() + CLASSES.len() + 1 + unlock.len()) - lone_left_out
+        })
+        .sum();
+    assert_eq!(total, expected);
+    let unlocked = cards
+        .iter()
+        .flat_map(contexts)
+        .filter(|(_, u)| !u.is_empty())
+        .count();
+    assert!(
+        unlocked >= 6,
+        "contexts with their passwords verified: {unlocked}"
     );
 }
