@@ -218,10 +218,14 @@ fn send(swept: &mut Swept, scan: &SecretScan, card: &PcscCard, name: &str, comma
     }
 }
 
+/// A context: the application selected (`None`: the VSC file system), and the commands that
+/// verify its passwords (none: as it is).
+type Context = (Option<Vec<u8>>, Vec<Vec<u8>>);
+
 /// The contexts a card is swept in: the VSC file system, then each application; each once as
 /// it is and once with its passwords verified (where their values are known), with the
 /// commands that verify them.
-fn contexts(entry: &CatalogueCard) -> Vec<(Option<Vec<u8>>, Vec<Vec<u8>>)> {
+fn contexts(entry: &CatalogueCard) -> Vec<Context> {
     let mut out = Vec::new();
     let aids = entry.application_aids().into_iter().map(Some);
     for aid in std::iter::once(None).chain(aids) {
