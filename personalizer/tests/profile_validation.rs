@@ -493,6 +493,12 @@ fn value_sources_are_checked() {
             "{ field = \"doc\", encoding = \"date\", date_output = \"[hour]\" }",
             "more than a date",
         ),
+        // 18 bytes for every date, where 16 fit: no record could ever be written (found by the
+        // profile fuzz target).
+        (
+            "{ field = \"doc\", encoding = \"date\", date_output = \"[year]-[month]-[day]/[year]-[month]\" }",
+            "up to 18 bytes",
+        ),
         ("{ field = \"doc\", pad = \"2020\" }", "one byte"),
         (
             "{ field = \"doc\", tag = \"5F20\" }",

@@ -157,7 +157,16 @@ impl Compiler {
                     min: min * 2 - 1,
                     max: max * 2,
                 },
-                Encoding::Date(codec) => FieldKind::Date(codec.input.clone()),
+                Encoding::Date(codec) => {
+                    let longest = longest_date(&encoding, &codec.input);
+                    if longest > max {
+                        return Err(ProfileError::invalid(
+                            item,
+                            format!("date_output gives up to {longest} bytes, at most {max} fit"),
+                        ));
+                    }
+                    FieldKind::Date(codec.input.clone())
+                }
             };
             Source::Field(self.use_field(name, item, kind)?)
         } else if let Some(text) = &raw.constant {
@@ -388,6 +397,29 @@ fn encoding(item: &str, name: &str, raw: &RawValue) -> Result<Encoding, ProfileE
             });
         }
     })
+}
+
+/// The longest output of a date encoding, over every day of a leap year and a common year
+/// (month and weekday names differ in length; every other component has a fixed width for the
+/// years 1000 to 9999).
+fn longest_date(encoding: &Encoding, input: &OwnedFormatItem) -> usize {
+    let mut longest = 0;
+    for year in [2000, 1987] {
+        let Ok(mut date) = Date::from_calendar_date(year, time::Month::January, 1) else {
+            continue;
+        };
+        while date.year() == year {
+            let mut out = Vec::new();
+            if let Ok(text) = date.format(input)
+                && value::encode(encoding, &text, &mut out).is_ok()
+            {
+                longest = longest.max(out.len());
+            }
+            let Some(next) = date.next_day() else { break };
+            date = next;
+        }
+    }
+    longest
 }
 
 fn date_format(item: &str, key: &str, text: &str) -> Result<OwnedFormatItem, ProfileError> {
