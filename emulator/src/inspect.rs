@@ -285,6 +285,56 @@ mod tests {
     }
 
     #[test]
+    fn piv_objects_slots_and_passwords_are_shown_never_their_values() {
+        let mut card = vsc_core::sample::piv_token([0x56, 0x53, 0x43, 0x44, 0, 0, 0x30, 0x01]);
+        let send = |card: &mut vsc_core::card::Card, hex: &str| {
+            card.transmit(&hex::decode(hex.replace(' ', "")).unwrap())
+        };
+        send(&mut card, "00A4040005A000000308");
+        // Mutual authentication with the factory key, as yubico-piv-tool does it.
+        let key = vsc_core::security::BlockKey::new(
+            vsc_core::security::BlockAlgorithm::Tdes,
+            &vsc_core::applications::piv::DEFAULT_MANAGEMENT_KEY,
+        )
+        .unwrap();
+        let witness = send(&mut card, "0087039B047C028000");
+        let plain = key.decrypt_block(&witness[4..12]).unwrap();
+        let step = format!(
+            "0087039B167C1480 08{}8108 0102030405060708",
+            hex::encode(plain)
+        );
+        assert_eq!(send(&mut card, &step)[12..], [0x90, 0x00]);
+        assert_eq!(send(&mut card, "0047009C05AC03800111")[..2], [0x7F, 0x49]);
+        assert_eq!(
+            send(&mut card, "00DB3FFF0C 5C035FC109 5305 4552494B41"),
+            [0x90, 0x00]
+        );
+        send(&mut card, "0020008008 393939393939FFFF");
+        let master = MasterKey::from_bytes(&[5; 32]);
+        let bytes = image::encode(&card.into_state(), &master).unwrap();
+        let open = render(&describe(&bytes, Some(&master)).unwrap());
+        for expected in [
+            "application  PIV A000000308000010000100, active",
+            "Card Holder Unique Identifier (5FC102): 59 bytes",
+            "GUID: 0E13C84171428BA7A975D8AF2F146B1B",
+            "Printed Information (5FC109, behind the PIN): 5 bytes",
+            "management key (9B): 3DES, the factory default",
+            "9C (Digital Signature) NIST P-256, generated, PIN always, private key on the card",
+            "PIN            2 of 3 tries left, 6 to 8 bytes",
+            "PUK            3 of 3 tries left, 6 to 8 bytes",
+        ] {
+            assert!(open.contains(expected), "{expected}: {open}");
+        }
+        assert!(
+            !open.contains("ERIKA") && !open.contains("4552494B41"),
+            "{open}"
+        );
+        let closed = render(&describe(&bytes, None).unwrap());
+        assert!(closed.contains("9C (Digital Signature) NIST P-256, generated, PIN always"));
+        assert!(!closed.contains("Printed Information") && !closed.contains("management key"));
+    }
+
+    #[test]
     fn with_a_key_every_tampered_image_is_reported_as_tampered() {
         // Issue 9, defect 7: some bit flips and an appended byte were reported as "clear area
         // cannot be decoded"; the MAC is checked first now.

@@ -54,7 +54,7 @@ fn write_command(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
                 [cla, ins, p1, p2, ..] => write!(
                     f,
                     "{} {cla:02X}{ins:02X}{p1:02X}{p2:02X}: malformed command of {} bytes ({error})",
-                    instruction_name(*ins),
+                    instruction_name(*ins, *p1),
                     bytes.len()
                 ),
                 _ => write!(f, "malformed command of {} bytes", bytes.len()),
@@ -65,7 +65,7 @@ fn write_command(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
     write!(
         f,
         "{} {cla:02X}{ins:02X}{p1:02X}{p2:02X}",
-        instruction_name(ins)
+        instruction_name(ins, p1)
     )?;
     write_class(f, &command)?;
     f.write_str(": ")?;
@@ -128,12 +128,66 @@ fn shows_data(command: &Command<'_>) -> bool {
     disclosure::command_data(command, disclosure::Context::default()) == Disclosure::Show
 }
 
-fn instruction_name(ins: u8) -> &'static str {
-    Ins::from_byte(ins).map_or("INS", Ins::name)
+/// The instruction's name: ISO 7816-4's, or for the bytes PIV cards give a meaning of their own
+/// (the Yubico extensions yubico-piv-tool sends), that meaning marked "PIV". `FE` is ISO's
+/// TERMINATE CARD USAGE unless P1 names a PIV algorithm (IMPORT ASYMMETRIC KEY).
+fn instruction_name(ins: u8, p1: u8) -> &'static str {
+    match (ins, p1) {
+        (0xF7, _) => "GET METADATA (PIV)",
+        (0xF8, _) => "GET SERIAL (PIV)",
+        (0xFA, _) => "SET PIN RETRIES (PIV)",
+        (0xFB, _) => "RESET (PIV)",
+        (0xFD, _) => "GET VERSION (PIV)",
+        (0xFE, 0x07 | 0x11 | 0x14) => "IMPORT ASYMMETRIC KEY (PIV)",
+        (0xFF, _) => "SET MANAGEMENT KEY (PIV)",
+        _ => Ins::from_byte(ins).map_or("INS", Ins::name),
+    }
+}
+
+/// A PIV algorithm identifier's name (SP 800-78-4), for GENERAL AUTHENTICATE and key import.
+fn piv_algorithm(byte: u8) -> Option<&'static str> {
+    match byte {
+        0x00 | 0x03 => Some("3DES"),
+        0x07 => Some("RSA-2048"),
+        0x08 => Some("AES-128"),
+        0x0A => Some("AES-192"),
+        0x0C => Some("AES-256"),
+        0x11 => Some("ECC P-256"),
+        0x14 => Some("ECC P-384"),
+        _ => None,
+    }
+}
+
+/// The parameters of PIV's own instructions, if `command` is one.
+fn write_piv_parameters(f: &mut fmt::Formatter<'_>, command: &Command<'_>) -> Option<fmt::Result> {
+    let (p1, p2) = (command.p1, command.p2);
+    Some(match command.ins {
+        0xF7 => write!(f, "key reference {p2:02X}"),
+        0xFA => write!(f, "PIN tries {p1}, PUK tries {p2}"),
+        0xFE if piv_algorithm(p1).is_some() => write!(
+            f,
+            "algorithm {p1:02X} ({}), key {p2:02X}",
+            piv_algorithm(p1).unwrap_or_default()
+        ),
+        0xFF => write!(
+            f,
+            "key 9B, {}",
+            if p2 == 0xFE {
+                "touch required"
+            } else {
+                "no touch"
+            }
+        ),
+        0xF8 | 0xFB | 0xFD => f.write_str("no parameters"),
+        _ => return None,
+    })
 }
 
 /// What P1 and P2 mean for the instruction (ISO 7816-4 §7, §11).
 fn write_parameters(f: &mut fmt::Formatter<'_>, command: &Command<'_>) -> fmt::Result {
+    if let Some(result) = write_piv_parameters(f, command) {
+        return result;
+    }
     let (p1, p2) = (command.p1, command.p2);
     let p1p2 = u16::from_be_bytes([p1, p2]);
     match Ins::from_byte(command.ins) {
@@ -236,9 +290,12 @@ fn write_parameters(f: &mut fmt::Formatter<'_>, command: &Command<'_>) -> fmt::R
             | Ins::GeneralAuthenticate
             | Ins::GeneralAuthenticateOdd,
         ) => {
-            match p1 {
-                0 => f.write_str("algorithm known before")?,
-                algorithm => write!(f, "algorithm {algorithm:02X}")?,
+            match (p1, piv_algorithm(p1)) {
+                (0, _) => f.write_str("algorithm known before")?,
+                (algorithm, Some(name)) if command.ins == Ins::GeneralAuthenticateOdd.byte() => {
+                    write!(f, "algorithm {algorithm:02X} ({name})")?
+                }
+                (algorithm, _) => write!(f, "algorithm {algorithm:02X}")?,
             }
             f.write_str(", ")?;
             write_reference(f, "key", p2)
@@ -436,6 +493,47 @@ mod tests {
         );
         let import = line("00DB3FFF064D04B6007F4800", "9000");
         assert!(import.contains("data masked"), "{import}");
+    }
+
+    #[test]
+    fn piv_instructions_are_named_and_their_secrets_masked() {
+        let key = "0102030405060708".repeat(3);
+        let set = line(&format!("00FFFFFF1B039B18{key}"), "9000");
+        assert!(
+            set.starts_with(
+                "SET MANAGEMENT KEY (PIV) 00FFFFFF: key 9B, no touch; Nc=27 data masked"
+            ),
+            "{set}"
+        );
+        assert!(!set.contains("01020304"));
+        let import = line(
+            &format!("00FE119E22 0620{}", "AB".repeat(32)).replace(' ', ""),
+            "9000",
+        );
+        assert!(
+            import.starts_with(
+                "IMPORT ASYMMETRIC KEY (PIV) 00FE119E: algorithm 11 (ECC P-256), key 9E"
+            ),
+            "{import}"
+        );
+        assert!(import.contains("data masked") && !import.contains("ABAB"));
+        assert!(line("00FE0000", "6985").starts_with("TERMINATE CARD USAGE 00FE0000"));
+        let witness = line("0087039B047C028000", "7C0A8008A1A2A3A4A5A6A7A89000");
+        assert!(
+            witness.starts_with(
+                "GENERAL AUTHENTICATE 0087039B: algorithm 03 (3DES), key 9B (specific, number 27); \
+                 Nc=4 data masked"
+            ),
+            "{witness}"
+        );
+        assert!(witness.ends_with("12 data bytes") && !witness.contains("A1A2"));
+        assert!(
+            line("00F7009A", "6A88").starts_with("GET METADATA (PIV) 00F7009A: key reference 9A")
+        );
+        assert!(line("00FA0506", "9000").contains("PIN tries 5, PUK tries 6"));
+        assert!(line("00FD000000", "0504039000").starts_with("GET VERSION (PIV) 00FD0000"));
+        assert!(line("00FB0000", "6985").starts_with("RESET (PIV) 00FB0000"));
+        assert!(line("00F8000000", "000030019000").starts_with("GET SERIAL (PIV) 00F80000"));
     }
 
     #[test]

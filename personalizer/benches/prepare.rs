@@ -16,6 +16,7 @@ use vsc_personalizer::keys::MasterKeyDeriver;
 use vsc_personalizer::prepare;
 use vsc_personalizer::profile::Profile;
 use vsc_personalizer::records::{self, Record, Step};
+use vsc_personalizer::store::Dictionary;
 
 fn prepare_one(c: &mut Criterion) {
     let profile =
@@ -43,11 +44,42 @@ fn prepare_one(c: &mut Criterion) {
         b.iter(|| prepare::run_on_blank(&compiled).unwrap())
     });
     let signer = vsc_core::transcript::PreparationKey::derive(&master);
-    group.bench_function("a whole card (compile, run, seal, sign, print)", |b| {
-        b.iter(|| {
-            prepare::prepare_card(&profile, &content, &master, &signer, Mode::Channel).unwrap()
-        })
-    });
+    // As in a run: the personalization transcript is compressed against another card's.
+    assert!(matches!(
+        source.next_record(&mut record).unwrap(),
+        Step::Read
+    ));
+    let other = resolver
+        .resolve(&record, &MasterKeyDeriver(&master))
+        .unwrap();
+    let (perso, _) = compile::compile(&profile, &other, &master, Mode::Channel)
+        .unwrap()
+        .perso
+        .encode_signed(&signer);
+    let throwaway = MasterKey::from_bytes(&[9; 32]);
+    let (preinit, _) = compile::compile_preinit(&profile, other.uid, &throwaway, Mode::Channel)
+        .unwrap()
+        .encode_signed(&vsc_core::transcript::PreparationKey::derive(&throwaway));
+    let dictionaries = prepare::Dictionaries {
+        preinit: Some(Dictionary::new(1, preinit.into_bytes())),
+        perso: Some(Dictionary::new(2, perso.into_bytes())),
+    };
+    group.bench_function(
+        "a whole card (compile, run, seal, sign, print, compress)",
+        |b| {
+            b.iter(|| {
+                prepare::prepare_card(
+                    &profile,
+                    &content,
+                    &master,
+                    &signer,
+                    Mode::Channel,
+                    &dictionaries,
+                )
+                .unwrap()
+            })
+        },
+    );
     group.finish();
 }
 

@@ -287,19 +287,19 @@ fn a_command_that_reads_a_store_never_creates_it() {
         assert!(!dir.path().join("typo.db").exists(), "{args:?}");
         assert!(!dir.path().join("x.vsc").exists());
     }
-    // PostgreSQL locations are understood, and said to be not built yet.
+    // A PostgreSQL database is never created either: one that is not there is said so.
     let output = run(
         &[
             "store",
             "status",
             "--store",
-            "host=/var/run/postgresql dbname=vsc",
+            "host=/var/run/postgresql user=postgres dbname=vsc_no_such_database",
         ],
         dir.path(),
     );
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        stderr(&output).contains("PostgreSQL support is not built yet"),
+        stderr(&output).contains("database \"vsc_no_such_database\" does not exist"),
         "{}",
         stderr(&output)
     );
@@ -489,7 +489,7 @@ fn json_output_parses_back() {
     assert_eq!(summary["mailer_files"].as_array().unwrap().len(), 1);
     let status = run(&["store", "status", "--json"], dir.path());
     let status: serde_json::Value = serde_json::from_str(&stdout(&status)).unwrap();
-    assert_eq!(status["schema_version"], 2);
+    assert_eq!(status["schema_version"], 3);
     assert_eq!(status["cards"][0], serde_json::json!(["prepared", 3]));
     assert_eq!(status["mailer_files"][0], serde_json::json!(["stored", 1]));
     let audit = run(&["store", "audit", "--csv"], dir.path());

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::applications::{Application, PublicPart, openpgp};
+use crate::applications::{Application, PublicPart, openpgp, piv};
 use crate::card::CardState;
 use crate::fs::{Df, DfPath, EfBody, Fid, FileSystem, Node, Operation, RecordKind};
 use crate::security::PasswordRef;
@@ -197,6 +197,7 @@ pub fn report_clear(view: &crate::image::ClearView) -> CardReport {
         .iter()
         .map(|part| match part {
             PublicPart::OpenPgp(public) => describe_openpgp(public, view.uid, None, None),
+            PublicPart::Piv(public) => describe_piv(public, None, None, None),
         })
         .collect();
     report
@@ -221,6 +222,97 @@ fn describe_application(application: &Application, uid: Option<[u8; 8]>) -> Appl
                 Some(passwords),
             )
         }
+        Application::Piv(app) => {
+            let passwords = [
+                ("PIN", 0x80, &app.passwords.pin),
+                ("PUK", 0x81, &app.passwords.puk),
+            ]
+            .into_iter()
+            .map(|(name, reference, p)| password_report(name, reference, p))
+            .collect();
+            describe_piv(
+                &app.public,
+                Some(&app.private),
+                Some(&app.keys),
+                Some(passwords),
+            )
+        }
+    }
+}
+
+/// PIV described: the data objects held (name, tag and size; the GUID of the CHUID), the key
+/// slots, and, with the sealed areas open, the objects behind the PIN (sizes only), the
+/// management key's algorithm and whether it is the factory key, and the PIN and PUK.
+fn describe_piv(
+    public: &piv::PublicData,
+    private: Option<&piv::PrivateData>,
+    keys: Option<&piv::Keys>,
+    passwords: Option<Vec<PasswordReport>>,
+) -> ApplicationReport {
+    let name = |tag: u32| piv::objects::info(tag).map_or("unknown object", |info| info.name);
+    let mut data: Vec<(String, String)> = public
+        .objects
+        .iter()
+        .map(|(tag, value)| {
+            (
+                format!("{} ({tag:X})", name(*tag)),
+                format!("{} bytes", value.len()),
+            )
+        })
+        .collect();
+    if let Some(guid) = public
+        .objects
+        .get(&piv::objects::CHUID)
+        .and_then(|chuid| piv::objects::chuid_guid(chuid))
+        .map(hex::encode_upper)
+    {
+        data.push(("GUID".to_string(), guid));
+    }
+    if let Some(private) = private {
+        data.extend(private.objects.iter().map(|(tag, value)| {
+            (
+                format!("{} ({tag:X}, behind the PIN)", name(*tag)),
+                format!("{} bytes", value.len()),
+            )
+        }));
+    }
+    if let Some(keys) = keys {
+        let default = keys.management.has_value(&piv::DEFAULT_MANAGEMENT_KEY);
+        data.push((
+            "management key (9B)".to_string(),
+            format!(
+                "{}{}",
+                keys.management.algorithm.name(),
+                if default { ", the factory default" } else { "" }
+            ),
+        ));
+    }
+    let keys_report = public
+        .slots
+        .iter()
+        .map(|(slot, info)| SlotReport {
+            slot: slot.name(),
+            algorithm: info.algorithm.asymmetric().name().to_string(),
+            status: format!(
+                "{}, PIN {}",
+                match info.origin {
+                    crate::security::KeyOrigin::Generated => "generated",
+                    crate::security::KeyOrigin::Imported => "imported",
+                },
+                info.pin_policy.name()
+            ),
+            fingerprint: None,
+            created: None,
+            loaded: keys.map(|keys| keys.keys.contains_key(slot)),
+        })
+        .collect();
+    ApplicationReport {
+        kind: crate::applications::ApplicationKind::Piv.name().to_string(),
+        aid: hex::encode_upper(piv::AID),
+        state: "active".to_string(),
+        data,
+        keys: keys_report,
+        passwords,
     }
 }
 

@@ -135,15 +135,51 @@ pub fn card_with_openpgp() -> Card {
     run(script_with_openpgp())
 }
 
+/// The command that installs a factory-fresh PIV application (docs/piv.md, "Factory state").
+pub fn install_piv() -> (String, Vec<u8>) {
+    let fcp = crate::applications::install_fcp(crate::applications::ApplicationKind::Piv);
+    let command = Command::new(0x00, 0xE0, 0x00, 0x00).with_data(&fcp);
+    (
+        "install the PIV application (factory state)".to_string(),
+        command.to_vec().unwrap_or_default(),
+    )
+}
+
+/// The sample card's script with factory-fresh OpenPGP and PIV applications installed before
+/// the card is activated: a VSC holding the VSC file system, OpenPGP and PIV.
+pub fn script_with_openpgp_and_piv() -> Vec<(String, Vec<u8>)> {
+    let mut steps = script_with_openpgp();
+    let at = steps.len().saturating_sub(1);
+    steps.insert(at, install_piv());
+    steps
+}
+
+/// The sample card with OpenPGP and PIV beside its file system, operational.
+pub fn card_with_openpgp_and_piv() -> Card {
+    run(script_with_openpgp_and_piv())
+}
+
+/// A PIV token as it arrives from the factory: EF.UID with `uid`, a factory-fresh PIV
+/// application (PIN `123456`, PUK `12345678`, the default 3DES management key, no keys, the
+/// CHUID and CCC derived from the UID), operational.
+pub fn piv_token(uid: [u8; 8]) -> Card {
+    run(token_script(uid, install_piv()))
+}
+
 /// A token as it arrives from the factory: EF.UID with `uid`, a factory-fresh OpenPGP
 /// application (PW1 `123456`, PW3 `12345678`, no keys), operational.
 pub fn openpgp_token(uid: [u8; 8]) -> Card {
+    run(token_script(uid, install_openpgp()))
+}
+
+/// A token's script: EF.UID with `uid`, the application `install` installs, activation.
+fn token_script(uid: [u8; 8], install: (String, Vec<u8>)) -> Vec<(String, Vec<u8>)> {
     let step = |what: &str, header: [u8; 4], data: &[u8]| {
         let command = Command::new(header[0], header[1], header[2], header[3]).with_data(data);
         (what.to_string(), command.to_vec().unwrap_or_default())
     };
     let never = Condition::NEVER;
-    run(vec![
+    vec![
         step(
             "create EF.UID",
             [0x00, 0xE0, 0x00, 0x00],
@@ -151,9 +187,9 @@ pub fn openpgp_token(uid: [u8; 8]) -> Card {
         ),
         step("write the UID", [0x00, 0xD6, 0x00, 0x00], &uid),
         step("back to the MF", [0x00, 0xA4, 0x00, 0x0C], &[0x3F, 0x00]),
-        install_openpgp(),
+        install,
         step("activate the card", [0x00, 0x44, 0x00, 0x00], &[0x3F, 0x00]),
-    ])
+    ]
 }
 
 fn run(steps: Vec<(String, Vec<u8>)>) -> Card {

@@ -4,9 +4,11 @@
 //!   compared with its expectation) against a bare `SCardTransmit` loop over the same APDUs, in
 //!   one run. Target: the engine costs at most 5 % more.
 //! - `station`: a station (kept open, as a running one is) personalizing one card in one
-//!   reader, and two cards in two readers. Target: two take at most 1.1 times as long as one.
-//!   Next to it, the same transcripts as bare loops on one and two readers at once: the scaling
-//!   of the PC/SC stack itself on this machine, which bounds the station's.
+//!   reader, on a SQLite store and on a PostgreSQL one, against the bare loop of its transcript:
+//!   the station's own cost per card (connecting, reading the UID, claiming, checking the
+//!   signature, reading the card back, recording the ending). And two cards in two readers,
+//!   next to the same transcripts as bare loops on one and two readers at once: the scaling of
+//!   the PC/SC stack itself on this machine.
 //!
 //! The cards are blank VSCs served by `vsc-emulator serve --fresh`, blank again at every
 //! power-on (the bench powers them off between iterations, outside the timed part), so every
@@ -30,8 +32,8 @@ use vsc_personalizer::profile::Profile;
 use vsc_personalizer::records;
 use vsc_personalizer::replay::{self, CardLink, CardOsLink, PcscLink};
 use vsc_personalizer::station;
-use vsc_personalizer::store::{self, Access, OpenOptions, StoreLocation, StoredTranscript, Uid};
-use vsc_tests::{Machine, Process, Readers, wait_for_card, workspace_binary};
+use vsc_personalizer::store::{self, Access, OpenOptions, StoreLocation, Uid};
+use vsc_tests::{Machine, Process, Readers, TestDatabase, wait_for_card, workspace_binary};
 
 const CARD_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -205,29 +207,66 @@ fn main() {
         .sample_size(20)
         .measurement_time(Duration::from_secs(10));
     // A running station keeps its PC/SC contexts and store connections: open one station per
-    // reader count, and between rounds put the cards back to "prepared" (outside the timing).
-    let store = folder.join("station.db");
-    std::fs::copy(&template, &store).unwrap();
-    let mut stations: Vec<station::Station> = (1..=2)
-        .map(|count| {
-            let trust = replay::Trust::new(vec![
-                vsc_core::transcript::PreparationKey::derive(&master).verify_key(),
-            ]);
-            let mut config = station::Config::new(
-                StoreLocation::Sqlite(store.clone()),
-                "bench",
-                readers[..count].to_vec(),
-                trust,
-            );
-            config.once = true;
-            station::Station::open(config).unwrap()
-        })
-        .collect();
-    let reset = rusqlite::Connection::open(&store).unwrap();
-    let round = |station: &mut station::Station, count: usize| {
-        reset
-            .execute("UPDATE cards SET status = 'prepared', claimed_by = NULL, failed_step = NULL, failure = NULL", [])
+    // store and reader count, and between rounds put the cards back to "prepared" (outside the
+    // timing). The store refuses to undo a personalization, so the bench's copies drop that
+    // guard (and the one personalized line per card) first.
+    let sqlite_store = folder.join("station.db");
+    std::fs::copy(&template, &sqlite_store).unwrap();
+    rusqlite::Connection::open(&sqlite_store)
+        .unwrap()
+        .execute_batch(
+            "DROP TRIGGER cards_personalized_stays; DROP INDEX audit_personalized_once; \
+             DROP TRIGGER audit_personalized_needs_the_card;",
+        )
+        .unwrap();
+    let database = TestDatabase::create("bench_station").unwrap();
+    let pg_store = StoreLocation::parse(&database.location()).unwrap();
+    {
+        let mut store = store::open(&pg_store, &OpenOptions::new(Access::CreateOrMigrate))
+            .unwrap()
+            .store;
+        let mut source = records::open(records_file.to_str().unwrap()).unwrap();
+        prepare::run(
+            &profile,
+            source.as_mut(),
+            &master,
+            store.as_mut(),
+            None,
+            &Options::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+    }
+    let mut pg = database.client().unwrap();
+    pg.batch_execute(
+        "DROP TRIGGER cards_guard ON vsc.cards; DROP INDEX vsc.audit_personalized_once; \
+         DROP TRIGGER audit_personalized_needs_the_card ON vsc.audit;",
+    )
+    .unwrap();
+    let open_station = |location: StoreLocation, count: usize| {
+        let trust = replay::Trust::new(vec![
+            vsc_core::transcript::PreparationKey::derive(&master).verify_key(),
+        ]);
+        let mut config = station::Config::new(location, "bench", readers[..count].to_vec(), trust);
+        config.once = true;
+        station::Station::open(config).unwrap()
+    };
+    let reset = rusqlite::Connection::open(&sqlite_store).unwrap();
+    let unpersonalize = "UPDATE cards SET status = 'prepared', claimed_by = NULL, \
+                         claim_reader = NULL, claim_host = NULL, claim_expires = NULL, \
+                         failed_step = NULL, failure = NULL";
+    let round = |station: &mut station::Station, count: usize, postgres: bool| {
+        if postgres {
+            pg.batch_execute(&unpersonalize.replace("cards", "vsc.cards").replace(
+                "claim_expires = NULL",
+                "claim_expires = NULL, claimed_at = NULL",
+            ))
             .unwrap();
+        } else {
+            reset
+                .execute(&format!("{unpersonalize}, claimed_ms = NULL"), [])
+                .unwrap();
+        }
         for reader in &readers[..count] {
             refresh(reader);
         }
@@ -237,13 +276,30 @@ fn main() {
         assert_eq!(summary.personalized, count as u64, "{summary:?}");
         elapsed
     };
-    let (one, two) = stations.split_at_mut(1);
-    group.bench_function("one card, one reader", |bencher| {
-        bencher.iter_custom(|iterations| (0..iterations).map(|_| round(&mut one[0], 1)).sum())
-    });
-    group.bench_function("two cards, two readers", |bencher| {
-        bencher.iter_custom(|iterations| (0..iterations).map(|_| round(&mut two[0], 2)).sum())
-    });
+    let round = std::cell::RefCell::new(round);
+    for (name, location, postgres) in [
+        ("SQLite", StoreLocation::Sqlite(sqlite_store.clone()), false),
+        ("PostgreSQL", pg_store.clone(), true),
+    ] {
+        let mut one = open_station(location.clone(), 1);
+        group.bench_function(format!("one card, one reader ({name})"), |bencher| {
+            bencher.iter_custom(|iterations| {
+                (0..iterations)
+                    .map(|_| (round.borrow_mut())(&mut one, 1, postgres))
+                    .sum()
+            })
+        });
+        if !postgres {
+            let mut two = open_station(location, 2);
+            group.bench_function("two cards, two readers", |bencher| {
+                bencher.iter_custom(|iterations| {
+                    (0..iterations)
+                        .map(|_| (round.borrow_mut())(&mut two, 2, postgres))
+                        .sum()
+                })
+            });
+        }
+    }
     group.finish();
 
     emulator.stop().unwrap();
@@ -257,10 +313,14 @@ fn personalization(store: &Path, uid: Uid) -> (Transcript, Vec<Vec<u8>>) {
         .card(uid)
         .unwrap()
         .unwrap();
-    let StoredTranscript::Clear(text) = &stored.card.perso else {
-        panic!("a channel transcript rests in clear")
-    };
-    let transcript = Transcript::parse(text).unwrap();
+    let text = store::sealing::open(
+        &stored.card.perso,
+        vsc_core::transcript::Kind::Personalization,
+        uid,
+        None,
+    )
+    .unwrap();
+    let transcript = Transcript::parse(text.as_str()).unwrap();
     let commands = transcript
         .steps
         .iter()

@@ -59,7 +59,7 @@ impl CatalogueCard {
         let factory_openpgp = self.state.applications.iter().any(|application| {
             application.aid(uid) == aid
                 && *application
-                    == vsc_core::applications::Application::install(ApplicationKind::OpenPgp)
+                    == vsc_core::applications::Application::install(ApplicationKind::OpenPgp, uid)
         });
         if !factory_openpgp {
             return Vec::new();

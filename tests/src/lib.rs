@@ -10,6 +10,8 @@
 //!   [`atr`], [`run_tool`] (opensc-tool, scriptor), [`vicc_command`], and [`workspace_binary`]
 //!   to run the workspace's own binaries; [`GnupgHome`], a throwaway GnuPG home whose
 //!   gpg-agent and scdaemon end with it.
+//! - [`StationHost`]: a private network, mount and pid namespace with its own pcscd, for tests
+//!   of several station machines; [`TestDatabase`]: a PostgreSQL database of one test.
 //! - For the status-word sweep and the fuzzers: [`catalogue`], a card in every life cycle state
 //!   with every application, and [`secrets`], what of a card must never leave it.
 
@@ -18,8 +20,10 @@ mod card_side;
 pub mod catalogue;
 mod error;
 mod gnupg;
+mod host;
 mod machine;
 mod pcsc_client;
+mod postgres;
 mod process;
 pub mod secrets;
 mod table_card;
@@ -30,8 +34,10 @@ pub use binaries::workspace_binary;
 pub use card_side::CardSide;
 pub use error::HarnessError;
 pub use gnupg::GnupgHome;
+pub use host::StationHost;
 pub use machine::{LOCK_FILE, Machine, Pcscd, Readers};
 pub use pcsc_client::{atr, transmit, wait_for_card, wait_for_empty_reader};
+pub use postgres::{TestDatabase, postgres_admin};
 pub use process::Process;
 pub use table_card::{CardEvent, CardLog, TableCard};
 pub use tools::{ToolOutput, run_command, run_tool};

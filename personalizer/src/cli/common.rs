@@ -29,7 +29,8 @@ pub struct StoreArgs {
     )]
     pub store: StoreLocation,
 
-    /// How long to wait for another process's lock on the store, in seconds.
+    /// How long to wait for the store, in seconds: for another process's lock on it, or for its
+    /// PostgreSQL server to answer again.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = seconds)]
     pub lock_timeout: f64,
 }

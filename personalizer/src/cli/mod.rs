@@ -32,6 +32,22 @@ Exit status:
   2  usage: the arguments are wrong
   3  some cards or records failed or were refused (the rest were done)";
 
+/// The top-level long help's end: the exit status and the environment.
+const EXIT_STATUS_AND_ENVIRONMENT: &str = "\
+Exit status:
+  0  done
+  1  error: the command could not do its work (the message says why)
+  2  usage: the arguments are wrong
+  3  some cards or records failed or were refused (the rest were done)
+
+Environment:
+  VSC_STORE           the store, where a command takes --store
+  VSC_KEY_FILE        the issuer key file, where a command takes --key-file
+  VSC_TRUSTED_KEY     the transcript verification key (replay, station)
+  RUST_LOG            log filter, overrides -v/-q (e.g. vsc_personalizer=debug)
+  VSC_PROGRESS_EVERY  seconds between plain progress lines when standard error is not a
+                      terminal (default 5)";
+
 /// The VSC control program: prepares virtual smart cards from card holder records and a
 /// profile, and personalizes real cards with the same transcripts.
 ///
@@ -44,7 +60,7 @@ Exit status:
     version,
     propagate_version = true,
     after_help = EXIT_STATUS,
-    after_long_help = EXIT_STATUS
+    after_long_help = EXIT_STATUS_AND_ENVIRONMENT
 )]
 pub struct Cli {
     /// More detail on standard error (-v: info, -vv: debug, -vvv: trace); RUST_LOG overrides.

@@ -2,7 +2,7 @@
 
 use clap::{Args, Subcommand};
 use vsc_personalizer::station;
-use vsc_personalizer::store::{Access, AuditFilter, Claimant, StoreStatus, Uid, now_ms};
+use vsc_personalizer::store::{Access, AuditFilter, Claimant, StoreStatus, Uid};
 
 use super::Outcome;
 use super::common::{JsonArg, StoreArgs, uid};
@@ -53,7 +53,7 @@ pub struct AuditArgs {
     #[command(flatten)]
     store: StoreArgs,
     /// Only attempts started at or after this time (RFC 3339, e.g. 2026-01-31T00:00:00Z).
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", value_parser = rfc3339)]
     since: Option<String>,
     /// Only this card.
     #[arg(long, value_name = "UID", value_parser = uid)]
@@ -67,6 +67,16 @@ pub struct AuditArgs {
     /// CSV with a header row.
     #[arg(long)]
     csv: bool,
+}
+
+/// A time in RFC 3339, normalized to UTC (so that SQLite's text comparison and PostgreSQL's
+/// time comparison agree).
+fn rfc3339(text: &str) -> Result<String, String> {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(text, &Rfc3339)
+        .ok()
+        .and_then(|t| t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).ok())
+        .ok_or_else(|| format!("{text:?} is not an RFC 3339 time (2026-01-31T00:00:00Z)"))
 }
 
 pub fn run(command: StoreCommand, verbosity: Verbosity) -> anyhow::Result<Outcome> {
@@ -192,11 +202,11 @@ fn print_status(status: &StoreStatus) {
     for s in &status.stations {
         println!("  station {}: {} {}", s.station, s.attempts, s.result);
     }
-    let now = now_ms();
     for claim in &status.claims {
-        let left = claim.lease.expires_at_ms - now;
+        // The store's clock decides, not this machine's.
+        let left = claim.remaining_ms;
         let lease = if left > 0 {
-            format!("lease ends in {} s", left / 1000)
+            format!("lease ends in {:.1} s", left as f64 / 1000.0)
         } else {
             "lease ended: any station may take it".into()
         };

@@ -67,12 +67,23 @@ pub struct Progress {
 
 struct PlainState {
     what: String,
+    every: Duration,
     last: Instant,
     started: Instant,
 }
 
-/// How often the plain progress line is printed.
+/// How often the plain progress line is printed, unless `VSC_PROGRESS_EVERY` (seconds, e.g.
+/// `1` or `0.5`) says otherwise.
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
+
+/// The plain line's interval: `VSC_PROGRESS_EVERY` when it is a number of seconds, else 5 s.
+fn plain_every() -> Duration {
+    std::env::var("VSC_PROGRESS_EVERY")
+        .ok()
+        .and_then(|text| text.trim().parse::<f64>().ok())
+        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0 && *seconds <= 86_400.0)
+        .map_or(PLAIN_EVERY, Duration::from_secs_f64)
+}
 
 impl Progress {
     /// Progress over `total` items (a spinner when unknown) named `unit` (`cards`, `steps`).
@@ -96,6 +107,7 @@ impl Progress {
                 bar: None,
                 plain: Some(Mutex::new(PlainState {
                     what: what.to_string(),
+                    every: plain_every(),
                     last: Instant::now(),
                     started: Instant::now(),
                 })),
@@ -137,7 +149,7 @@ impl Progress {
         }
         if let Some(plain) = &self.plain
             && let Ok(mut state) = plain.lock()
-            && state.last.elapsed() >= PLAIN_EVERY
+            && state.last.elapsed() >= state.every
         {
             state.last = Instant::now();
             eprintln!(

@@ -10,6 +10,11 @@
 //! mailer file ([`mailer`]): a crash loses at most the batch in flight, never a stored card's
 //! PINs, and the next run names the orphaned entries. Memory does not grow with the number of
 //! records.
+//!
+//! Transcripts are compressed on the workers, the personalization transcript against its
+//! profile's dictionary ([`crate::store::packing`]): the store's, or, for a profile the store
+//! has none of, the personalization transcript of the run's first card, kept in the store
+//! before any card that needs it.
 
 pub mod mailer;
 
@@ -31,7 +36,7 @@ use crate::profile::Profile;
 use crate::records::{Position, Record, RecordError, RecordSource, SourceError, Step};
 use crate::replay::{self, CardLink, CardOsLink, ReplayError};
 use crate::store::sealing;
-use crate::store::{Batch, PreparedCard, Store, StoreError, StoredTranscript, Uid};
+use crate::store::{Batch, Dictionary, PreparedCard, Store, StoreError, StoredTranscript, Uid};
 
 /// How to prepare.
 #[derive(Debug, Clone)]
@@ -227,12 +232,47 @@ fn run_with(
     let mut resolver = Resolver::new(profile, source.header(), rng)?;
     let deriver = MasterKeyDeriver(master);
     let jobs = options.jobs.max(1);
-    let (work_tx, work_rx) = sync_channel::<CardContent>(jobs * 8);
-    // Room for two batches: the workers go on while the writer syncs and commits one.
-    let (done_tx, done_rx) = sync_channel::<Result<Prepared, CardError>>(2 * options.batch.max(1));
-    let work_rx = Arc::new(Mutex::new(work_rx));
     let observe = Mutex::new(observe);
     let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut read_failed = 0;
+
+    // The next record that resolves, in order; the ones that do not are reported on the way.
+    let mut next = |read_failed: &mut u64| -> Result<Option<CardContent>, PrepareError> {
+        let mut record = Record::default();
+        loop {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(None);
+            }
+            let error = match source.next_record(&mut record)? {
+                Step::End => return Ok(None),
+                Step::Rejected(error) => error,
+                Step::Read => match resolver.resolve(&record, &deriver) {
+                    Ok(content) => return Ok(Some(content)),
+                    Err(error) => error,
+                },
+            };
+            *read_failed += 1;
+            report(&observe, &CardError::Record(error));
+            if options.strict {
+                return Ok(None);
+            }
+        }
+    };
+    let first = next(&mut read_failed)?;
+    let dictionaries = match &first {
+        Some(content) => dictionaries(profile, content, master, signer, options.mode, store)?,
+        None => Dictionaries::default(),
+    };
+    let dictionaries = &dictionaries;
+
+    // Records travel in chunks: a hand-over between threads costs about what a tenth of a card
+    // does, so one per card would be a tenth more CPU.
+    let (work_tx, work_rx) = sync_channel::<Vec<CardContent>>(jobs * 2);
+    // Room for two batches: the workers go on while the writer syncs and commits one.
+    let (done_tx, done_rx) = sync_channel::<Vec<Result<Prepared, CardError>>>(
+        (2 * options.batch.max(1)).div_ceil(CHUNK),
+    );
+    let work_rx = Arc::new(Mutex::new(work_rx));
 
     let (read_result, write_result) = std::thread::scope(|scope| {
         let mut workers = Vec::with_capacity(jobs);
@@ -243,7 +283,15 @@ fn run_with(
                 std::thread::Builder::new()
                     .name("prepare-worker".into())
                     .spawn_scoped(scope, move || {
-                        worker(profile, master, signer, options.mode, &work_rx, &done_tx)
+                        worker(
+                            profile,
+                            master,
+                            signer,
+                            options.mode,
+                            dictionaries,
+                            &work_rx,
+                            &done_tx,
+                        )
                     })
             });
             match spawned {
@@ -264,39 +312,23 @@ fn run_with(
         };
 
         // Read and resolve on this thread, in order.
-        let read_result = (|| -> Result<u64, PrepareError> {
-            let mut record = Record::default();
-            let mut failed = 0;
-            loop {
-                if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    break;
-                }
-                match source.next_record(&mut record)? {
-                    Step::End => break,
-                    Step::Rejected(error) => {
-                        failed += 1;
-                        report(&observe, &CardError::Record(error));
-                        if options.strict {
-                            break;
-                        }
+        let read_result = (|| -> Result<(), PrepareError> {
+            let mut content = first;
+            let mut chunk = Vec::with_capacity(CHUNK);
+            while let Some(card) = content {
+                chunk.push(card);
+                if chunk.len() == CHUNK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                    if work_tx.send(full).is_err() {
+                        return Ok(());
                     }
-                    Step::Read => match resolver.resolve(&record, &deriver) {
-                        Ok(content) => {
-                            if work_tx.send(content).is_err() {
-                                break;
-                            }
-                        }
-                        Err(error) => {
-                            failed += 1;
-                            report(&observe, &CardError::Record(error));
-                            if options.strict {
-                                break;
-                            }
-                        }
-                    },
                 }
+                content = next(&mut read_failed)?;
             }
-            Ok(failed)
+            if !chunk.is_empty() {
+                let _ = work_tx.send(chunk);
+            }
+            Ok(())
         })();
         drop(work_tx);
         let mut write_result = writer.join().unwrap_or(Err(PrepareError::Thread));
@@ -307,7 +339,7 @@ fn run_with(
         }
         (read_result, write_result)
     });
-    let read_failed = read_result?;
+    read_result?;
     let (prepared, write_failed, skipped) = write_result?;
     Ok(Summary {
         prepared,
@@ -315,6 +347,70 @@ fn run_with(
         skipped,
         elapsed: started.elapsed(),
     })
+}
+
+/// Records per hand-over from the reader to a worker, and cards per hand-over to the writer.
+const CHUNK: usize = 32;
+
+/// What a run compresses the transcripts against ([`crate::store::packing`]), one dictionary
+/// per kind of transcript.
+#[derive(Debug, Default, Clone)]
+pub struct Dictionaries {
+    /// For pre-initialization transcripts.
+    pub preinit: Option<Dictionary>,
+    /// For personalization transcripts.
+    pub perso: Option<Dictionary>,
+}
+
+/// The dictionaries of this run: the store's for the profile, else made from the first card
+/// and kept in the store now. A dictionary rests in clear, so it carries no secret:
+///
+/// - pre-initialization: the first card's pre-initialization transcript compiled under a
+///   throwaway issuer key. A pre-initialization transcript depends on the profile, the UID and
+///   the issuer key only (a card maker runs it before any holder data exists), so this one has
+///   the structure of every card's and no key of any real card.
+/// - personalization, through the channel: the first card's transcript itself, which rests in
+///   clear anyway (everything secret in it is under secure messaging). None for `--plain`,
+///   whose personalization carries PINs in clear.
+///
+/// A first card that cannot be made gives no dictionary (its record then fails in the
+/// workers, as it would anyway).
+pub fn dictionaries(
+    profile: &Profile,
+    first: &CardContent,
+    master: &MasterKey,
+    signer: &PreparationKey,
+    mode: Mode,
+    store: &mut dyn Store,
+) -> Result<Dictionaries, PrepareError> {
+    let (id, version) = (profile.id(), profile.version());
+    let preinit = match store.dictionary(id, version, Kind::PreInitialization)? {
+        Some(dictionary) => Some(dictionary),
+        None => {
+            let throwaway = MasterKey::from_bytes(&rand::random::<[u8; 32]>());
+            match compile::compile_preinit(profile, first.uid, &throwaway, mode) {
+                Ok(preinit) => {
+                    let (text, _) = preinit.encode_signed(&PreparationKey::derive(&throwaway));
+                    Some(store.add_dictionary(id, version, Kind::PreInitialization, &text)?)
+                }
+                Err(_) => None,
+            }
+        }
+    };
+    let perso = match mode {
+        Mode::Plain => None,
+        Mode::Channel => match store.dictionary(id, version, Kind::Personalization)? {
+            Some(dictionary) => Some(dictionary),
+            None => match compile::compile(profile, first, master, mode) {
+                Ok(compiled) => {
+                    let (text, _) = compiled.perso.encode_signed(signer);
+                    Some(store.add_dictionary(id, version, Kind::Personalization, &text)?)
+                }
+                Err(_) => None,
+            },
+        },
+    };
+    Ok(Dictionaries { preinit, perso })
 }
 
 fn report(observe: &Mutex<&mut (dyn FnMut(Event<'_>) + Send)>, error: &CardError) {
@@ -328,34 +424,39 @@ fn worker(
     master: &MasterKey,
     signer: &PreparationKey,
     mode: Mode,
-    work: &Mutex<Receiver<CardContent>>,
-    done: &SyncSender<Result<Prepared, CardError>>,
+    dictionaries: &Dictionaries,
+    work: &Mutex<Receiver<Vec<CardContent>>>,
+    done: &SyncSender<Vec<Result<Prepared, CardError>>>,
 ) {
     loop {
-        let content = match work.lock() {
+        let chunk = match work.lock() {
             Ok(receiver) => match receiver.recv() {
-                Ok(content) => content,
+                Ok(chunk) => chunk,
                 Err(_) => return,
             },
             Err(_) => return,
         };
-        if done
-            .send(prepare_card(profile, &content, master, signer, mode))
-            .is_err()
-        {
+        let prepared = chunk
+            .iter()
+            .map(|content| prepare_card(profile, content, master, signer, mode, dictionaries))
+            .collect();
+        if done.send(prepared).is_err() {
             return;
         }
     }
 }
 
 /// Prepares one card: compiles its transcripts, runs them on a blank card through the card OS
-/// with every response checked, seals the resulting image, and signs both transcripts.
+/// with every response checked, seals the resulting image, signs both transcripts, and
+/// compresses them for the store (against the profile's `dictionaries`), sealing those that
+/// carry secrets.
 pub fn prepare_card(
     profile: &Profile,
     content: &CardContent,
     master: &MasterKey,
     signer: &PreparationKey,
     mode: Mode,
+    dictionaries: &Dictionaries,
 ) -> Result<Prepared, CardError> {
     let position = content.position;
     let uid = content.uid;
@@ -375,8 +476,8 @@ pub fn prepare_card(
     // The pre-initialization transcript loads the channel keys; a plain personalization carries
     // PINs and keys: both rest sealed.
     let perso = match mode {
-        Mode::Channel => StoredTranscript::Clear(perso_text),
-        Mode::Plain => sealing::seal(master, Kind::Personalization, uid, &perso_text),
+        Mode::Channel => StoredTranscript::pack(&perso_text, dictionaries.perso.as_ref()),
+        Mode::Plain => sealing::seal(master, Kind::Personalization, uid, &perso_text, None),
     };
     Ok(Prepared {
         card: PreparedCard {
@@ -384,7 +485,13 @@ pub fn prepare_card(
             profile_id: profile.id().to_string(),
             profile_version: profile.version(),
             image,
-            preinit: sealing::seal(master, Kind::PreInitialization, uid, &preinit_text),
+            preinit: sealing::seal(
+                master,
+                Kind::PreInitialization,
+                uid,
+                &preinit_text,
+                dictionaries.preinit.as_ref(),
+            ),
             preinit_digest: hex::encode_upper(preinit_digest.as_bytes()),
             perso,
             perso_digest: hex::encode_upper(perso_digest.as_bytes()),
@@ -415,7 +522,7 @@ fn write(
     store: &mut dyn Store,
     mut mailer: Option<&mut PinMailer>,
     options: &Options,
-    done: Receiver<Result<Prepared, CardError>>,
+    done: Receiver<Vec<Result<Prepared, CardError>>>,
     observe: &Mutex<&mut (dyn FnMut(Event<'_>) + Send)>,
     stop: &std::sync::atomic::AtomicBool,
 ) -> Result<(u64, u64, u64), PrepareError> {
@@ -425,9 +532,11 @@ fn write(
     let mut flush = |batch: &mut Vec<Prepared>, counts: &mut Counts| -> Result<(), PrepareError> {
         // Cards of an earlier run are refused (or skipped) here, before their PINs reach the
         // mailer.
+        let uids: Vec<Uid> = batch.iter().map(|item| item.card.uid).collect();
+        let stored = store.existing(&uids)?;
         let mut fresh = Vec::with_capacity(batch.len());
         for item in batch.drain(..) {
-            if !store.contains(item.card.uid)? {
+            if !stored.contains(&item.card.uid) {
                 fresh.push(item);
             } else if options.skip_existing {
                 counts.skipped += 1;
@@ -467,7 +576,7 @@ fn write(
         counts.prepared += cards.len() as u64;
         Ok(())
     };
-    for result in done {
+    for result in done.into_iter().flatten() {
         match result {
             Ok(card) => {
                 batch.push(card);

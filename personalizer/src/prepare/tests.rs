@@ -113,10 +113,15 @@ fn the_demo_records_become_cards_and_pins() {
     assert_eq!(first.status, CardStatus::Prepared);
     let state = image::decode(&first.card.image, &master).unwrap();
     assert_eq!(state.life_cycle, vsc_core::card::LifeCycle::Operational);
-    let StoredTranscript::Clear(perso) = &first.card.perso else {
-        panic!("clear")
+    let StoredTranscript::Packed(packed) = &first.card.perso else {
+        panic!("compressed in clear")
     };
-    let document = Document::parse(perso).unwrap();
+    assert!(
+        packed.dictionary.is_some(),
+        "against the profile's dictionary"
+    );
+    let perso = sealing::open(&first.card.perso, Kind::Personalization, uid, None).unwrap();
+    let document = Document::parse(perso.as_str()).unwrap();
     assert_eq!(
         hex::encode_upper(document.digest.as_bytes()),
         first.card.perso_digest

@@ -2,6 +2,7 @@
 
 use std::ffi::CStr;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pcsc::Context;
@@ -9,6 +10,7 @@ use vsc_core::card::LifeCycle;
 use vsc_core::image::{self, ImageError};
 use vsc_core::transcript::Kind;
 
+use super::lease::{Claims, LeaseLost, LeasedLink};
 use super::readback::{ReadbackError, compare_clear_side};
 use super::{Config, Event, POLL};
 use crate::replay::{self, CardLink, LinkError, OpenTranscriptError, PcscLink, ReplayError};
@@ -110,6 +112,10 @@ pub enum Failure {
     /// result (or was changed since).
     #[error("the card is already operational and differs from its prepared image: {0}")]
     OperationalDiffers(ReadbackError),
+    /// The claim was lost mid-card (taken over, or not renewed for its lease): the replay
+    /// stopped before its next command.
+    #[error("stopped before the next command: {0}")]
+    LeaseLost(LeaseLost),
 }
 
 impl Attempt {
@@ -216,6 +222,7 @@ impl fmt::Display for Attempt {
 }
 
 /// Runs one attempt on the card in `reader`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn run(
     reader: &CStr,
     name: &str,
@@ -223,6 +230,7 @@ pub(super) fn run(
     store: &mut dyn Store,
     config: &Config,
     claimant: &Claimant,
+    claims: &Arc<Claims>,
     report: &(dyn Fn(Event<'_>) + Sync),
 ) -> Attempt {
     // A card just inserted may still be settling (pcscd sees the insertion, the reset, a
@@ -240,11 +248,14 @@ pub(super) fn run(
     };
     let mut link = PcscLink::exclusive(&mut card);
     report(Event::Inserted { reader: name, uid });
+    let requested = Instant::now();
     let claim = match store.claim(uid, claimant, config.lease) {
         Ok(Ok(claim)) => claim,
         Ok(Err(refusal)) => return Attempt::Refused { uid, refusal },
         Err(error) => return Attempt::StoreUnavailable { uid, error },
     };
+    // Renewed by the station's keeper from now on, checked before every command.
+    let guard = claims.hold(uid, requested);
     let stored = &claim.card;
     let digest = stored.card.perso_digest.clone();
     let failed = |step: Option<usize>, failure: Failure, digest: Option<&String>| Attempt::Failed {
@@ -289,25 +300,25 @@ pub(super) fn run(
     if let Err(error) = replay::check_known_card(&mut link, &transcript.header, uid) {
         return failed(None, error.into(), Some(&digest));
     }
-    let mut renewed = Instant::now();
-    let renew_every = config.lease / 3;
-    let replayed = replay::replay(&mut link, transcript, |event| {
+    let mut leased = LeasedLink {
+        link: &mut link,
+        guard: &guard,
+    };
+    let replayed = replay::replay(&mut leased, transcript, |event| {
         if let replay::Event::Step { step, total, .. } = event {
             report(Event::Step {
                 reader: name,
                 step,
                 total,
             });
-            if renewed.elapsed() >= renew_every {
-                renewed = Instant::now();
-                if let Err(error) = store.renew(uid, &claimant.station, config.lease) {
-                    tracing::warn!(%uid, %error, "the claim's lease could not be renewed");
-                }
-            }
         }
     });
     if let Err(error) = replayed {
-        return failed(error.step(), error.into(), Some(&digest));
+        let failure = match guard.check() {
+            Err(lost) => Failure::LeaseLost(lost),
+            Ok(()) => error.clone().into(),
+        };
+        return failed(error.step(), failure, Some(&digest));
     }
     // Read the clear side back, as any application sees it.
     if let Err(error) = compare_clear_side(&mut link, &view.fs) {

@@ -12,9 +12,11 @@
 //! is operational: when its read-back equals its prepared image, it is confirmed personalized.
 
 mod attempt;
+mod lease;
 mod readback;
 
 use std::ffi::CString;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -22,6 +24,7 @@ use pcsc::{Context, ReaderState, Scope, State};
 use vsc_core::crypto::MasterKey;
 
 pub use attempt::{Attempt, Failure, Unreadable};
+pub use lease::LeaseLost;
 pub use readback::{ReadbackError, compare_clear_side};
 
 use crate::replay::Trust;
@@ -172,11 +175,21 @@ pub enum StationError {
 }
 
 /// A station: one task per reader, each with its own PC/SC context and store connection, kept
-/// for as long as the station lives.
-#[derive(Debug)]
+/// for as long as the station lives, and the keeper of their claims on a connection of its own.
 pub struct Station {
     config: Config,
     tasks: Vec<ReaderTask>,
+    claims: Arc<lease::Claims>,
+    keeper: Box<dyn Store>,
+}
+
+impl std::fmt::Debug for Station {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Station")
+            .field("config", &self.config)
+            .field("tasks", &self.tasks)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Station {
@@ -190,7 +203,19 @@ impl Station {
             .iter()
             .map(|reader| ReaderTask::new(&config, reader.clone()))
             .collect::<Result<_, _>>()?;
-        Ok(Station { config, tasks })
+        let keeper = store::open(&config.store, &config.store_options)
+            .map_err(|error| StationError::Store {
+                reader: "lease keeper".into(),
+                error,
+            })?
+            .store;
+        let claims = Arc::new(lease::Claims::new(&config.station, config.lease));
+        Ok(Station {
+            config,
+            tasks,
+            claims,
+            keeper,
+        })
     }
 
     /// Runs every task until `shutdown` is set (a task finishes the card it is on first) or,
@@ -201,7 +226,11 @@ impl Station {
         report: &(dyn Fn(Event<'_>) + Sync),
     ) -> Result<Summary, StationError> {
         let config = &self.config;
+        let claims = &self.claims;
+        let keeper = self.keeper.as_mut();
+        let keeper_stop = AtomicBool::new(false);
         let results: Vec<Result<Summary, StationError>> = std::thread::scope(|scope| {
+            let keeping = scope.spawn(|| claims.keep(keeper, &keeper_stop));
             let running: Vec<_> = self
                 .tasks
                 .iter_mut()
@@ -209,11 +238,11 @@ impl Station {
                     let reader = task.name.clone();
                     (
                         reader,
-                        scope.spawn(move || task.run(config, shutdown, report)),
+                        scope.spawn(move || task.run(config, claims, shutdown, report)),
                     )
                 })
                 .collect();
-            running
+            let results = running
                 .into_iter()
                 .map(|(reader, task)| {
                     task.join().unwrap_or_else(|_| {
@@ -222,7 +251,13 @@ impl Station {
                         Err(StationError::Panicked { reader })
                     })
                 })
-                .collect()
+                .collect();
+            keeper_stop.store(true, Ordering::Relaxed);
+            keeping.thread().unpark();
+            if keeping.join().is_err() {
+                tracing::error!("the lease keeper stopped unexpectedly");
+            }
+            results
         });
         let mut total = Summary::default();
         let mut first_error = None;
@@ -313,6 +348,7 @@ impl ReaderTask {
     fn run(
         &mut self,
         config: &Config,
+        claims: &Arc<lease::Claims>,
         shutdown: &AtomicBool,
         report: &(dyn Fn(Event<'_>) + Sync),
     ) -> Result<Summary, StationError> {
@@ -338,7 +374,7 @@ impl ReaderTask {
                     }
                 }
                 Phase::CardPresent => {
-                    self.personalize(config, report)?;
+                    self.personalize(config, claims, report)?;
                     if config.once {
                         Phase::Stopped
                     } else {
@@ -385,6 +421,7 @@ impl ReaderTask {
     fn personalize(
         &mut self,
         config: &Config,
+        claims: &Arc<lease::Claims>,
         report: &(dyn Fn(Event<'_>) + Sync),
     ) -> Result<(), StationError> {
         let started_at = now();
@@ -401,17 +438,19 @@ impl ReaderTask {
             self.store.as_mut(),
             config,
             &claimant,
+            claims,
             report,
         );
         let mut record = attempt.audit_record(&claimant, started_at, started.elapsed());
         if let Some(audit) = &record {
             match self.store.finish_attempt(audit) {
                 Ok(()) => {}
-                // The store stays unreachable past the lock timeout, or the claim was taken
-                // over: the card's ending is not recorded; its claim (still this station's)
-                // makes the next attempt recognize it.
+                // The store stays unreachable (locked, or its server gone) past the lock
+                // timeout, or the claim was taken over: the card's ending is not recorded, and
+                // the card is not reported personalized. A claim still this station's makes its
+                // next attempt recognize the card; else the lease returns it to the others.
                 Err(error)
-                    if error.is_lock_timeout()
+                    if error.is_unavailable()
                         || matches!(error.kind(), store::StoreErrorKind::ClaimLost(_)) =>
                 {
                     attempt = Attempt::NotRecorded {

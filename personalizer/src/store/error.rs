@@ -20,6 +20,21 @@ pub struct StoreError {
 pub enum StoreErrorKind {
     /// SQLite refused or failed.
     Sqlite(rusqlite::Error),
+    /// PostgreSQL refused or failed.
+    Postgres(postgres::Error),
+    /// The PostgreSQL server could not be reached (or the connection broke) for longer than
+    /// the lock timeout.
+    Unreachable {
+        /// How long this process tried.
+        waited: Duration,
+        /// The last failure.
+        cause: postgres::Error,
+    },
+    /// The connection string cannot be used (an option this program's driver does not know,
+    /// a TLS setting it cannot honour).
+    Config(String),
+    /// A transcript at rest does not unpack.
+    Unpack(super::packing::UnpackError),
     /// The store's file could not be created or read.
     Io(std::io::Error),
     /// A command that only uses a store found none (only `prepare` and `store migrate` create
@@ -56,8 +71,6 @@ pub enum StoreErrorKind {
     /// This station's claim on the card is gone (its lease expired and another station took
     /// it over): the attempt's ending was not recorded.
     ClaimLost(Uid),
-    /// The backend is not part of this build.
-    NotBuilt(&'static str),
 }
 
 impl StoreError {
@@ -83,6 +96,15 @@ impl StoreError {
     pub fn is_lock_timeout(&self) -> bool {
         matches!(self.kind, StoreErrorKind::LockTimeout { .. })
     }
+
+    /// Whether the store could not be reached for the lock timeout: locked by another process,
+    /// or its server unreachable. The operation was not done; trying later may work.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self.kind,
+            StoreErrorKind::LockTimeout { .. } | StoreErrorKind::Unreachable { .. }
+        )
+    }
 }
 
 impl fmt::Display for StoreError {
@@ -90,6 +112,17 @@ impl fmt::Display for StoreError {
         let store = &self.store;
         match &self.kind {
             StoreErrorKind::Sqlite(error) => write!(f, "store {store}: {}", sqlite_message(error)),
+            StoreErrorKind::Postgres(error) => {
+                write!(f, "store {store}: {}", postgres_message(error))
+            }
+            StoreErrorKind::Unreachable { waited, cause } => write!(
+                f,
+                "store {store} cannot be reached: gave up after {:.1} s (--lock-timeout): {}",
+                waited.as_secs_f64(),
+                postgres_message(cause)
+            ),
+            StoreErrorKind::Config(why) => write!(f, "store {store}: {why}"),
+            StoreErrorKind::Unpack(error) => write!(f, "store {store}: {error}"),
             StoreErrorKind::Io(error) => write!(f, "store {store}: {error}"),
             StoreErrorKind::Missing => write!(
                 f,
@@ -123,11 +156,6 @@ impl fmt::Display for StoreError {
                 "store {store}: the claim on card {uid} was lost (its lease expired and another \
                  station took the card)"
             ),
-            StoreErrorKind::NotBuilt(backend) => write!(
-                f,
-                "store {store}: {backend} support is not built yet (use a SQLite file: --store \
-                 PATH)"
-            ),
         }
     }
 }
@@ -140,5 +168,21 @@ fn sqlite_message(error: &rusqlite::Error) -> String {
     match error {
         rusqlite::Error::SqliteFailure(_, Some(message)) => message.clone(),
         other => other.to_string(),
+    }
+}
+
+/// PostgreSQL's message once: the server's message (and its detail, which names the row) for a
+/// database error, else the driver's text with its cause.
+pub(super) fn postgres_message(error: &postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        return match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_string(),
+        };
+    }
+    let text = error.to_string();
+    match std::error::Error::source(error) {
+        Some(cause) if !text.contains(&cause.to_string()) => format!("{text}: {cause}"),
+        _ => text,
     }
 }

@@ -3,13 +3,16 @@
 //!
 //! Every command reaches a store through [`open`] and the [`Store`] trait; no backend is named
 //! outside this module. The location ([`StoreLocation`]) says which backend: a SQLite file (the
-//! embedded default) or PostgreSQL (for stations on many machines; not built yet). Claims carry
-//! a lease (owner and expiry), so that a card left by a dead station returns to the others; the
-//! audit log is typed ([`AuditResult`]) and append-only; schemas carry a version and are
-//! migrated forward ([`Store::migrate`]).
+//! embedded default) or PostgreSQL (one database for stations on many machines). Claims carry
+//! a lease (owner and expiry, on the store's clock), so that a card left by a dead station
+//! returns to the others; a card is personalized at most once, which the database itself
+//! enforces; the audit log is typed ([`AuditResult`]) and append-only; schemas carry a version
+//! and are migrated forward ([`Store::migrate`]). Transcripts rest compressed ([`packing`]).
 
 mod error;
 mod location;
+pub mod packing;
+mod postgres;
 pub mod sealing;
 mod sqlite;
 
@@ -18,13 +21,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+pub use vsc_core::transcript::Kind;
 
 pub use error::{StoreError, StoreErrorKind};
 pub use location::{LocationError, PostgresConfig, StoreLocation};
+pub use packing::Dictionary;
 pub use vsc_core::Uid;
 
 /// The schema version this program writes, for every backend.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// How long a claim lasts unless renewed.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
@@ -50,6 +55,12 @@ pub enum Notice {
         /// The store.
         store: String,
     },
+    /// The store's server cannot be reached (or the connection broke); this process tries
+    /// again (at most the lock timeout).
+    WaitingForServer {
+        /// The store.
+        store: String,
+    },
     /// The schema was migrated.
     Migrated {
         /// The store.
@@ -65,6 +76,9 @@ impl fmt::Display for Notice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Notice::WaitingForLock { store } => write!(f, "waiting for the lock on {store}"),
+            Notice::WaitingForServer { store } => {
+                write!(f, "waiting for the store's server ({store})")
+            }
             Notice::Migrated { store, from, to } => {
                 write!(
                     f,
@@ -155,10 +169,13 @@ pub fn open(location: &StoreLocation, options: &OpenOptions) -> Result<Opened, S
                 created,
             })
         }
-        StoreLocation::Postgres(_) => Err(StoreError::new(
-            location,
-            StoreErrorKind::NotBuilt("PostgreSQL"),
-        )),
+        StoreLocation::Postgres(config) => {
+            let (store, created) = postgres::PostgresStore::open(location, config, options)?;
+            Ok(Opened {
+                store: Box::new(store),
+                created,
+            })
+        }
     }
 }
 
@@ -166,10 +183,15 @@ pub fn open(location: &StoreLocation, options: &OpenOptions) -> Result<Opened, S
 /// first card leaves nothing behind).
 pub fn discard_new(opened: Opened) -> Result<(), StoreError> {
     let location = opened.store.location().clone();
-    drop(opened);
     match &location {
-        StoreLocation::Sqlite(path) => sqlite::remove_files(&location, path),
-        StoreLocation::Postgres(_) => Ok(()),
+        StoreLocation::Sqlite(path) => {
+            drop(opened);
+            sqlite::remove_files(&location, path)
+        }
+        StoreLocation::Postgres(_) => {
+            let mut store = opened.store;
+            store.discard()
+        }
     }
 }
 
@@ -210,8 +232,8 @@ pub struct Lease {
     pub station: String,
     /// The reader the card is in.
     pub reader: String,
-    /// When the lease ends, in milliseconds since the Unix epoch; after it any station may
-    /// take the card.
+    /// When the lease ends, in milliseconds since the Unix epoch on the store's clock; after it
+    /// any station may take the card.
     pub expires_at_ms: i64,
 }
 
@@ -222,23 +244,116 @@ impl Lease {
     }
 }
 
-/// A transcript as stored: its text, sealed when it carries secrets in clear (the
-/// pre-initialization transcript loads the channel keys; a plain personalization carries PINs
-/// and keys).
+/// A transcript as stored: compressed ([`packing`]), and sealed when it carries secrets in
+/// clear (the pre-initialization transcript loads the channel keys; a plain personalization
+/// carries PINs and keys). [`sealing::open`] gives the text back.
 #[derive(Clone, PartialEq, Eq)]
 pub enum StoredTranscript {
-    /// The transcript's text.
+    /// The transcript's text (as stores of schema version 2 and before kept it).
     Clear(String),
-    /// The transcript's text sealed under a key derived from the issuer master key
-    /// ([`sealing`]).
-    Sealed(Vec<u8>),
+    /// The text compressed, in clear, with the dictionary it was compressed against.
+    Packed(PackedTranscript),
+    /// The text (schema version 2 and before) or the compressed text, sealed under a key
+    /// derived from the issuer master key ([`sealing`]).
+    Sealed(SealedTranscript),
+}
+
+/// A transcript sealed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedTranscript {
+    /// The sealed bytes.
+    pub bytes: Vec<u8>,
+    /// The dictionary its text was compressed against before sealing, if any.
+    pub dictionary: Option<Dictionary>,
+}
+
+impl SealedTranscript {
+    /// Sealed bytes whose text needs no dictionary.
+    pub fn new(bytes: Vec<u8>) -> SealedTranscript {
+        SealedTranscript {
+            bytes,
+            dictionary: None,
+        }
+    }
+}
+
+/// A transcript compressed in clear.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackedTranscript {
+    /// The zstd frame.
+    pub bytes: Vec<u8>,
+    /// The dictionary it was compressed against, if any.
+    pub dictionary: Option<Dictionary>,
+}
+
+impl StoredTranscript {
+    /// The dictionary it needs, if any.
+    pub fn dictionary_mut(&mut self) -> Option<&mut Option<Dictionary>> {
+        match self {
+            StoredTranscript::Clear(_) => None,
+            StoredTranscript::Packed(packed) => Some(&mut packed.dictionary),
+            StoredTranscript::Sealed(sealed) => Some(&mut sealed.dictionary),
+        }
+    }
+
+    /// Compresses `text` in clear, against `dictionary` when given.
+    pub fn pack(text: &str, dictionary: Option<&Dictionary>) -> StoredTranscript {
+        StoredTranscript::Packed(PackedTranscript {
+            bytes: packing::pack(text.as_bytes(), dictionary),
+            dictionary: dictionary.cloned(),
+        })
+    }
+
+    /// The bytes that rest in the store, whether they are sealed, and the dictionary's id.
+    pub fn columns(&self) -> (&[u8], bool, Option<i64>) {
+        match self {
+            StoredTranscript::Clear(text) => (text.as_bytes(), false, None),
+            StoredTranscript::Packed(packed) => (
+                &packed.bytes,
+                false,
+                packed.dictionary.as_ref().map(Dictionary::id),
+            ),
+            StoredTranscript::Sealed(sealed) => (
+                &sealed.bytes,
+                true,
+                sealed.dictionary.as_ref().map(Dictionary::id),
+            ),
+        }
+    }
+
+    /// The transcript as a store row gives it back: sealed bytes, packed bytes or text, with
+    /// the dictionary the row names.
+    pub fn from_columns(
+        bytes: Vec<u8>,
+        sealed: bool,
+        dictionary: Option<Dictionary>,
+    ) -> StoredTranscript {
+        if sealed {
+            StoredTranscript::Sealed(SealedTranscript { bytes, dictionary })
+        } else if packing::is_packed(&bytes) {
+            StoredTranscript::Packed(PackedTranscript { bytes, dictionary })
+        } else {
+            StoredTranscript::Clear(String::from_utf8_lossy(&bytes).into_owned())
+        }
+    }
 }
 
 impl fmt::Debug for StoredTranscript {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoredTranscript::Clear(text) => write!(f, "Clear({} bytes)", text.len()),
-            StoredTranscript::Sealed(bytes) => write!(f, "Sealed({} bytes)", bytes.len()),
+            StoredTranscript::Packed(packed) => write!(
+                f,
+                "Packed({} bytes, dictionary {:?})",
+                packed.bytes.len(),
+                packed.dictionary.as_ref().map(Dictionary::id)
+            ),
+            StoredTranscript::Sealed(sealed) => write!(
+                f,
+                "Sealed({} bytes, dictionary {:?})",
+                sealed.bytes.len(),
+                sealed.dictionary.as_ref().map(Dictionary::id)
+            ),
         }
     }
 }
@@ -395,16 +510,21 @@ pub enum AuditResult {
     Refused,
     /// A claim released by hand (`store release`): the card may be attempted again.
     Released,
+    /// An attempt that never ended: its station stopped (killed, or cut off from the store)
+    /// and its claim was taken over after its lease, or by the same station started again.
+    /// The store writes this line, for the claim's station, when the claim is taken over.
+    Abandoned,
 }
 
 impl AuditResult {
     /// Every result.
-    pub const ALL: [AuditResult; 5] = [
+    pub const ALL: [AuditResult; 6] = [
         AuditResult::Personalized,
         AuditResult::Confirmed,
         AuditResult::Failed,
         AuditResult::Refused,
         AuditResult::Released,
+        AuditResult::Abandoned,
     ];
 
     /// The name stored and shown.
@@ -415,6 +535,7 @@ impl AuditResult {
             AuditResult::Failed => "failed",
             AuditResult::Refused => "refused",
             AuditResult::Released => "released",
+            AuditResult::Abandoned => "abandoned",
         }
     }
 
@@ -497,6 +618,9 @@ pub struct ClaimInfo {
     pub uid: Uid,
     /// Its lease.
     pub lease: Lease,
+    /// How long the lease has left, in milliseconds, on the store's clock (0 or less: ended,
+    /// any station may take the card).
+    pub remaining_ms: i64,
 }
 
 /// What a store holds, in counts.
@@ -547,6 +671,28 @@ pub trait Store: Send {
     /// Whether a card with this UID is in the store.
     fn contains(&mut self, uid: Uid) -> Result<bool, StoreError>;
 
+    /// Which of `uids` are in the store (one query for a whole batch).
+    fn existing(&mut self, uids: &[Uid]) -> Result<Vec<Uid>, StoreError>;
+
+    /// The compression dictionary for transcripts of `kind` of this profile and version, if
+    /// the store has one.
+    fn dictionary(
+        &mut self,
+        profile_id: &str,
+        profile_version: u32,
+        kind: Kind,
+    ) -> Result<Option<Dictionary>, StoreError>;
+
+    /// Keeps `text` (a transcript of `kind` of this profile that carries no secret: it rests in
+    /// clear) as the dictionary that later cards of the profile are compressed against.
+    fn add_dictionary(
+        &mut self,
+        profile_id: &str,
+        profile_version: u32,
+        kind: Kind,
+        text: &str,
+    ) -> Result<Dictionary, StoreError>;
+
     /// The card with this UID.
     fn card(&mut self, uid: Uid) -> Result<Option<StoredCard>, StoreError>;
 
@@ -554,7 +700,8 @@ pub trait Store: Send {
     fn status(&mut self) -> Result<StoreStatus, StoreError>;
 
     /// Claims a card for `claimant`, atomically, with a lease of `lease`: a prepared or failed
-    /// card, this station's own earlier claim, or a claim whose lease ended.
+    /// card, this station's own earlier claim, or a claim whose lease ended. Taking over an
+    /// earlier claim appends its [`AuditResult::Abandoned`] line in the same transaction.
     fn claim(
         &mut self,
         uid: Uid,
@@ -588,6 +735,11 @@ pub trait Store: Send {
 
     /// Marks an announced PIN mailer file whose batch never reached the store as an orphan.
     fn mark_orphan(&mut self, name: &str) -> Result<(), StoreError>;
+
+    /// Removes a store that this run created and never filled (see [`discard_new`]).
+    fn discard(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The current time, RFC 3339 in UTC.

@@ -1,6 +1,7 @@
 //! Transcripts at rest: sealing those that carry secrets in clear before they enter a store,
-//! and opening them again. The one place that knows the sealing key and its associated data;
-//! preparation seals, export, replay and the station open.
+//! and opening every stored form again (text, compressed, sealed). The one place that knows the
+//! sealing key and its associated data; preparation seals, export, replay and the station open.
+//! A transcript is compressed ([`packing`]) before it is sealed: sealed bytes do not compress.
 
 use std::fmt;
 
@@ -8,7 +9,8 @@ use vsc_core::crypto::{MasterKey, SealKey, SealedArea};
 use vsc_core::transcript::Kind;
 use zeroize::Zeroizing;
 
-use super::{StoredTranscript, Uid};
+use super::packing::{self, UnpackError};
+use super::{Dictionary, SealedTranscript, StoredTranscript, Uid};
 
 /// Why a stored transcript does not open.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +26,9 @@ pub enum OpenError {
     /// The opened text is not UTF-8.
     #[error("the stored {0} transcript is not text")]
     NotText(Kind),
+    /// The compressed transcript does not unpack.
+    #[error("the stored {0} transcript: {1}")]
+    Unpack(Kind, UnpackError),
 }
 
 /// The associated data a stored transcript is sealed with: `vsc-store/transcript/`, its kind,
@@ -36,12 +41,32 @@ pub fn transcript_aad(kind: Kind, uid: Uid) -> Vec<u8> {
     aad
 }
 
-/// Seals the text of card `uid`'s transcript of `kind`.
-pub fn seal(master: &MasterKey, kind: Kind, uid: Uid, text: &str) -> StoredTranscript {
-    StoredTranscript::Sealed(
-        SealKey::derive(master, SealedArea::Transcript, uid.bytes())
-            .seal(&transcript_aad(kind, uid), text.as_bytes()),
-    )
+/// Seals the text of card `uid`'s transcript of `kind`, compressed first (against
+/// `dictionary` when given: one that carries no secret, since it rests in clear).
+pub fn seal(
+    master: &MasterKey,
+    kind: Kind,
+    uid: Uid,
+    text: &str,
+    dictionary: Option<&Dictionary>,
+) -> StoredTranscript {
+    let packed = Zeroizing::new(packing::pack(text.as_bytes(), dictionary));
+    StoredTranscript::Sealed(SealedTranscript {
+        bytes: SealKey::derive(master, SealedArea::Transcript, uid.bytes())
+            .seal(&transcript_aad(kind, uid), &packed),
+        dictionary: dictionary.cloned(),
+    })
+}
+
+/// The text of opened or unpacked bytes; wiped if they are not text.
+fn text(kind: Kind, bytes: Vec<u8>) -> Result<Zeroizing<String>, OpenError> {
+    String::from_utf8(bytes)
+        .map(Zeroizing::new)
+        .map_err(|error| {
+            let mut bytes = error.into_bytes();
+            zeroize::Zeroize::zeroize(&mut bytes);
+            OpenError::NotText(kind)
+        })
 }
 
 /// A transcript's text as opened: wiped when dropped, for it may carry PINs and keys.
@@ -82,18 +107,29 @@ pub fn open(
             text: Zeroizing::new(text.clone()),
             sealed: false,
         }),
+        StoredTranscript::Packed(packed) => {
+            let bytes = packing::unpack(&packed.bytes, packed.dictionary.as_ref())
+                .map_err(|e| OpenError::Unpack(kind, e))?;
+            Ok(OpenedText {
+                text: text(kind, bytes)?,
+                sealed: false,
+            })
+        }
         StoredTranscript::Sealed(sealed) => {
             let master = master.ok_or(OpenError::NeedsKey(kind))?;
             let bytes = SealKey::derive(master, SealedArea::Transcript, uid.bytes())
-                .open(&transcript_aad(kind, uid), sealed)
+                .open(&transcript_aad(kind, uid), &sealed.bytes)
                 .map_err(|_| OpenError::Seal(kind))?;
-            let text = String::from_utf8(bytes.to_vec()).map_err(|error| {
-                let mut bytes = error.into_bytes();
-                zeroize::Zeroize::zeroize(&mut bytes);
-                OpenError::NotText(kind)
-            })?;
+            // Stores of schema version 2 sealed the text itself; later ones its compression.
+            let bytes = if packing::is_packed(&bytes) {
+                let unpacked = packing::unpack(&bytes, sealed.dictionary.as_ref());
+                drop(bytes);
+                unpacked.map_err(|e| OpenError::Unpack(kind, e))?
+            } else {
+                bytes.to_vec()
+            };
             Ok(OpenedText {
-                text: Zeroizing::new(text),
+                text: text(kind, bytes)?,
                 sealed: true,
             })
         }
@@ -108,7 +144,13 @@ mod tests {
     fn a_sealed_transcript_opens_only_for_its_card_and_kind() {
         let master = MasterKey::from_bytes(&[7; 32]);
         let uid = Uid([1; 8]);
-        let sealed = seal(&master, Kind::PreInitialization, uid, "VSC-TRANSCRIPT 1\n");
+        let sealed = seal(
+            &master,
+            Kind::PreInitialization,
+            uid,
+            "VSC-TRANSCRIPT 1\n",
+            None,
+        );
         let opened = open(&sealed, Kind::PreInitialization, uid, Some(&master)).unwrap();
         assert_eq!(opened.as_str(), "VSC-TRANSCRIPT 1\n");
         assert!(opened.sealed);
@@ -126,5 +168,33 @@ mod tests {
         );
         let other = MasterKey::from_bytes(&[8; 32]);
         assert!(open(&sealed, Kind::PreInitialization, uid, Some(&other)).is_err());
+    }
+
+    #[test]
+    fn text_sealed_by_schema_version_2_still_opens() {
+        let master = MasterKey::from_bytes(&[7; 32]);
+        let uid = Uid([1; 8]);
+        let old = StoredTranscript::Sealed(SealedTranscript::new(
+            SealKey::derive(&master, SealedArea::Transcript, uid.bytes()).seal(
+                &transcript_aad(Kind::PreInitialization, uid),
+                b"VSC-TRANSCRIPT 1\n",
+            ),
+        ));
+        let dictionary = Dictionary::new(3, b"VSC-TRANSCRIPT 1\n# channel keys".to_vec());
+        let with = seal(
+            &master,
+            Kind::PreInitialization,
+            uid,
+            "VSC-TRANSCRIPT 1\n# x",
+            Some(&dictionary),
+        );
+        let opened = open(&with, Kind::PreInitialization, uid, Some(&master)).unwrap();
+        assert_eq!(opened.as_str(), "VSC-TRANSCRIPT 1\n# x");
+        let opened = open(&old, Kind::PreInitialization, uid, Some(&master)).unwrap();
+        assert_eq!(opened.as_str(), "VSC-TRANSCRIPT 1\n");
+        let packed = StoredTranscript::pack("VSC-TRANSCRIPT 1\n", None);
+        let opened = open(&packed, Kind::Personalization, uid, None).unwrap();
+        assert_eq!(opened.as_str(), "VSC-TRANSCRIPT 1\n");
+        assert!(!opened.sealed);
     }
 }

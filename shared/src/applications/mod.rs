@@ -1,11 +1,12 @@
 //! The card applications the platform hosts beside the VSC file system, each selected by its
-//! AID (docs/platform.md): today OpenPGP card 3.4 ([`openpgp`]). An application is a plain enum
+//! AID (docs/platform.md): OpenPGP card 3.4 ([`openpgp`]) and PIV ([`piv`]). An application is a plain enum
 //! variant, so that the image can file each application's objects under the five areas.
 //!
 //! An application is installed at pre-initialization by CREATE FILE of an application DF on
 //! the MF: `62 { 82 01 38, 84 <AID>, A5 { 80 <kind>, 81 <major> <minor> } }` (docs/card.md).
 
 pub mod openpgp;
+pub mod piv;
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +21,8 @@ use crate::tlv;
 pub enum ApplicationKind {
     /// OpenPGP card 3.4 (code `01`).
     OpenPgp,
+    /// PIV, NIST SP 800-73-4, with the Yubico extensions (code `02`).
+    Piv,
 }
 
 impl ApplicationKind {
@@ -27,6 +30,7 @@ impl ApplicationKind {
     pub fn code(self) -> u8 {
         match self {
             ApplicationKind::OpenPgp => 0x01,
+            ApplicationKind::Piv => 0x02,
         }
     }
 
@@ -34,6 +38,7 @@ impl ApplicationKind {
     pub fn from_code(code: u8) -> Option<ApplicationKind> {
         match code {
             0x01 => Some(ApplicationKind::OpenPgp),
+            0x02 => Some(ApplicationKind::Piv),
             _ => None,
         }
     }
@@ -42,6 +47,8 @@ impl ApplicationKind {
     pub fn version(self) -> (u8, u8) {
         match self {
             ApplicationKind::OpenPgp => (3, 4),
+            // The version in the PIV AID (`… 01 00`).
+            ApplicationKind::Piv => (1, 0),
         }
     }
 
@@ -49,6 +56,7 @@ impl ApplicationKind {
     pub fn registered_aid(self) -> &'static [u8] {
         match self {
             ApplicationKind::OpenPgp => &openpgp::RID_PIX,
+            ApplicationKind::Piv => &piv::AID,
         }
     }
 
@@ -56,6 +64,7 @@ impl ApplicationKind {
     pub fn name(self) -> &'static str {
         match self {
             ApplicationKind::OpenPgp => "OpenPGP 3.4",
+            ApplicationKind::Piv => "PIV",
         }
     }
 }
@@ -65,6 +74,8 @@ impl ApplicationKind {
 pub enum Application {
     /// The OpenPGP application.
     OpenPgp(Box<openpgp::OpenPgp>),
+    /// The PIV application.
+    Piv(Box<piv::Piv>),
 }
 
 /// A password object of an application.
@@ -72,6 +83,8 @@ pub enum Application {
 pub enum AppPassword {
     /// One of OpenPGP's.
     OpenPgp(openpgp::Pw),
+    /// PIV's PIN or PUK.
+    Piv(piv::PivPassword),
 }
 
 /// An application's volatile state, kept while it is selected.
@@ -79,6 +92,8 @@ pub enum AppPassword {
 pub enum AppSession {
     /// OpenPGP's.
     OpenPgp(openpgp::Session),
+    /// PIV's.
+    Piv(piv::Session),
 }
 
 impl AppSession {
@@ -86,15 +101,18 @@ impl AppSession {
     pub fn forget_security(&mut self) {
         match self {
             AppSession::OpenPgp(session) => *session = openpgp::Session::default(),
+            AppSession::Piv(session) => *session = piv::Session::default(),
         }
     }
 }
 
 impl Application {
-    /// A new application of `kind` in its factory state.
-    pub fn install(kind: ApplicationKind) -> Application {
+    /// A new application of `kind` in its factory state, on the card with `uid` (PIV derives
+    /// its CHUID and CCC from it).
+    pub fn install(kind: ApplicationKind, uid: Option<Uid>) -> Application {
         match kind {
             ApplicationKind::OpenPgp => Application::OpenPgp(Box::new(openpgp::OpenPgp::factory())),
+            ApplicationKind::Piv => Application::Piv(Box::new(piv::Piv::factory(uid))),
         }
     }
 
@@ -102,6 +120,7 @@ impl Application {
     pub fn kind(&self) -> ApplicationKind {
         match self {
             Application::OpenPgp(_) => ApplicationKind::OpenPgp,
+            Application::Piv(_) => ApplicationKind::Piv,
         }
     }
 
@@ -109,24 +128,44 @@ impl Application {
     pub fn aid(&self, uid: Option<Uid>) -> Vec<u8> {
         match self {
             Application::OpenPgp(_) => openpgp::aid(uid).to_vec(),
+            Application::Piv(_) => piv::AID.to_vec(),
         }
     }
 
     pub(crate) fn password_mut(&mut self, which: AppPassword) -> Option<&mut Password> {
         match (self, which) {
             (Application::OpenPgp(app), AppPassword::OpenPgp(pw)) => app.password_mut(pw),
+            (Application::Piv(app), AppPassword::Piv(which)) => Some(app.password_mut(which)),
+            _ => None,
         }
     }
 
     pub(crate) fn knows_instruction(&self, ins: u8) -> bool {
         match self {
             Application::OpenPgp(_) => openpgp::knows_instruction(ins),
+            Application::Piv(_) => piv::knows_instruction(ins),
         }
+    }
+
+    /// Whether a command without Le is answered as if Le were `00` (or `0000` in extended
+    /// form): PIV's, as YubiKeys answer and yubico-piv-tool expects (its GENERAL AUTHENTICATE
+    /// sends no Le and takes no `61xx`). The others cut the answer to `61xx` (ISO 7816-4 case 3).
+    pub(crate) fn answers_without_le(&self) -> bool {
+        matches!(self, Application::Piv(_))
+    }
+
+    /// Whether selecting the application while it is selected keeps its session (its
+    /// verifications): PIV's, as SP 800-73-4 part 2 §3.1.1 has it and as yubico-piv-tool and
+    /// OpenSC need (both select again before each operation). Any other selection in between
+    /// still starts it afresh.
+    pub(crate) fn keeps_session_when_selected_again(&self) -> bool {
+        matches!(self, Application::Piv(_))
     }
 
     pub(crate) fn new_session(&self) -> AppSession {
         match self {
             Application::OpenPgp(_) => AppSession::OpenPgp(openpgp::Session::default()),
+            Application::Piv(_) => AppSession::Piv(piv::Session::default()),
         }
     }
 
@@ -138,6 +177,12 @@ impl Application {
                 private: PrivatePart::OpenPgp(app.private.clone()),
                 keys: KeyPart::OpenPgp(app.keys.clone()),
                 passwords: PasswordPart::OpenPgp(app.passwords.clone()),
+            },
+            Application::Piv(app) => Parts {
+                public: PublicPart::Piv(app.public.clone()),
+                private: PrivatePart::Piv(app.private.clone()),
+                keys: KeyPart::Piv(app.keys.clone()),
+                passwords: PasswordPart::Piv(app.passwords.clone()),
             },
         }
     }
@@ -156,6 +201,18 @@ impl Application {
                 keys,
                 passwords,
             }))),
+            Parts {
+                public: PublicPart::Piv(public),
+                private: PrivatePart::Piv(private),
+                keys: KeyPart::Piv(keys),
+                passwords: PasswordPart::Piv(passwords),
+            } => Some(Application::Piv(Box::new(piv::Piv {
+                public,
+                private,
+                keys,
+                passwords,
+            }))),
+            _ => None,
         }
     }
 }
@@ -174,10 +231,14 @@ pub struct Parts {
 }
 
 /// An application's public objects (the image's clear area).
+// Parts live only while an image is written or read; boxing would gain nothing there.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PublicPart {
     /// OpenPGP's public data objects.
     OpenPgp(openpgp::PublicData),
+    /// PIV's public data objects and key slots.
+    Piv(piv::PublicData),
 }
 
 /// An application's private objects (the image's private area).
@@ -185,6 +246,8 @@ pub enum PublicPart {
 pub enum PrivatePart {
     /// OpenPGP's private data objects.
     OpenPgp(openpgp::PrivateData),
+    /// PIV's data objects behind the PIN.
+    Piv(piv::PrivateData),
 }
 
 /// An application's keys (the image's secret key area).
@@ -192,6 +255,8 @@ pub enum PrivatePart {
 pub enum KeyPart {
     /// OpenPGP's three private keys.
     OpenPgp(openpgp::Keys),
+    /// PIV's management key and private keys.
+    Piv(piv::Keys),
 }
 
 /// An application's passwords (the image's password area).
@@ -199,6 +264,8 @@ pub enum KeyPart {
 pub enum PasswordPart {
     /// PW1, the resetting code and PW3.
     OpenPgp(openpgp::Passwords),
+    /// PIV's PIN and PUK.
+    Piv(piv::Passwords),
 }
 
 /// The application a CREATE FILE FCP installs, if it is an application FCP (one with an
@@ -272,6 +339,7 @@ pub(crate) fn select(
 ) -> Result<Status, Status> {
     match card.state.applications.get(index) {
         Some(Application::OpenPgp(_)) => openpgp::select(card, index, command, out),
+        Some(Application::Piv(_)) => piv::select(card, index, command, out),
         None => Err(Status::FileNotFound),
     }
 }
@@ -285,6 +353,7 @@ pub(crate) fn dispatch(
 ) -> Result<Status, Status> {
     match card.state.applications.get(index) {
         Some(Application::OpenPgp(_)) => openpgp::dispatch(card, index, command, out),
+        Some(Application::Piv(_)) => piv::dispatch(card, index, command, out),
         None => Err(Status::NoPreciseDiagnosis),
     }
 }
@@ -328,5 +397,45 @@ mod tests {
         assert_eq!(send(&mut card, &install), "9000");
         assert_eq!(send(&mut card, &install), "6A8A");
         assert_eq!(send(&mut card, "00A4040C06D27600012401"), "9000");
+    }
+
+    #[test]
+    fn the_piv_install_command_is_the_one_piv_md_gives() {
+        let fcp = install_fcp(ApplicationKind::Piv);
+        assert_eq!(
+            format!("00E000001B{}", hex::encode_upper(&fcp)),
+            "00E000001B 6219 820138 840BA000000308000010000100 A507800102 81020100"
+                .replace(' ', "")
+        );
+        assert_eq!(parse_install(&fcp), Ok(Some(ApplicationKind::Piv)));
+        // Another version: 6A80.
+        let mut other = fcp.clone();
+        let last = other.len() - 1;
+        other[last] = 0x01;
+        assert_eq!(parse_install(&other), Err(Status::IncorrectData));
+        // OpenPGP and PIV side by side, each selected by its own AID.
+        let mut card = Card::blank();
+        for kind in [ApplicationKind::OpenPgp, ApplicationKind::Piv] {
+            let fcp = install_fcp(kind);
+            let mut command = vec![0x00, 0xE0, 0x00, 0x00, fcp.len() as u8];
+            command.extend_from_slice(&fcp);
+            assert_eq!(card.transmit(&command), [0x90, 0x00]);
+        }
+        assert_eq!(
+            card.transmit(&hex::decode("00A4040C05A000000308").unwrap()),
+            [0x90, 0x00]
+        );
+        assert_eq!(
+            card.transmit(&hex::decode("00200080").unwrap()),
+            [0x63, 0xC3]
+        );
+        assert_eq!(
+            card.transmit(&hex::decode("00A4040C06D27600012401").unwrap()),
+            [0x90, 0x00]
+        );
+        assert_eq!(
+            card.transmit(&hex::decode("00200080").unwrap()),
+            [0x6A, 0x86]
+        );
     }
 }

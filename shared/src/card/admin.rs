@@ -98,7 +98,10 @@ impl Card {
         }
         self.state
             .applications
-            .push(crate::applications::Application::install(kind));
+            .push(crate::applications::Application::install(
+                kind,
+                self.state.uid(),
+            ));
         self.touch();
         Ok(Status::Success)
     }

@@ -416,7 +416,15 @@ impl Card {
             }
         };
         let produced = out.len() - start;
-        let ne = command.expected_len();
+        let ne = match command.ne {
+            // Applications that answer commands without Le as if Le were there (PIV, as
+            // YubiKeys do and yubico-piv-tool expects): up to the largest Ne of the form.
+            None if self.selected_answers_without_le() => match command.form {
+                LengthForm::Extended => 65_536,
+                _ => 256,
+            },
+            _ => command.expected_len(),
+        };
         if produced <= ne {
             return status;
         }
@@ -424,6 +432,16 @@ impl Card {
         self.session.pending.extend_from_slice(&out[start + ne..]);
         out.truncate(start + ne);
         more_data(self.session.pending.len())
+    }
+
+    /// Whether the selected application answers data to a command without Le.
+    fn selected_answers_without_le(&self) -> bool {
+        self.session.application.as_ref().is_some_and(|selected| {
+            self.state
+                .applications
+                .get(selected.index)
+                .is_some_and(crate::applications::Application::answers_without_le)
+        })
     }
 
     /// GET RESPONSE: the next part of a response that did not fit Ne.

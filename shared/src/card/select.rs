@@ -33,8 +33,15 @@ impl Card {
             && let Some(index) =
                 crate::applications::find(&self.state.applications, self.state.uid(), command.data)
         {
-            let session = self.state.applications[index].new_session();
-            self.session.application = Some(SelectedApplication { index, session });
+            let again = self
+                .session
+                .application
+                .as_ref()
+                .is_some_and(|selected| selected.index == index);
+            if !(again && self.state.applications[index].keeps_session_when_selected_again()) {
+                let session = self.state.applications[index].new_session();
+                self.session.application = Some(SelectedApplication { index, session });
+            }
             self.last_public = Some(true);
             return crate::applications::select(self, index, command, out);
         }

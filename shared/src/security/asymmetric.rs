@@ -204,6 +204,39 @@ impl AsymmetricKey {
         AsymmetricKey::from_loaded(algorithm, usage, KeyOrigin::Imported, Loaded::Rsa(rsa))
     }
 
+    /// An imported RSA key in the CRT form PIV cards take (YubiKey's IMPORT ASYMMETRIC KEY):
+    /// the primes and the CRT values, with the public exponent 65537. The CRT values must be
+    /// the ones the primes give (`6A80` otherwise, and when the key does not check).
+    pub fn import_rsa_crt(
+        algorithm: AsymmetricAlgorithm,
+        usage: KeyUsage,
+        primes: (&[u8], &[u8]),
+        crt: (&[u8], &[u8], &[u8]),
+    ) -> Result<AsymmetricKey, Status> {
+        let key =
+            AsymmetricKey::import_rsa(algorithm, usage, &[0x01, 0x00, 0x01], primes.0, primes.1)?;
+        let Loaded::Rsa(rsa) = key.loaded()? else {
+            return Err(bad_input());
+        };
+        let same = |given: &[u8], own: Option<&openssl::bn::BigNumRef>| {
+            let zeros = given.iter().take_while(|b| **b == 0).count();
+            own.is_some_and(|own| {
+                let mut own = own.to_vec();
+                let equal = bool::from(subtle::ConstantTimeEq::ct_eq(
+                    &given[zeros..],
+                    own.as_slice(),
+                ));
+                own.zeroize();
+                equal
+            })
+        };
+        let (dp, dq, qinv) = crt;
+        if !(same(dp, rsa.dmp1()) && same(dq, rsa.dmq1()) && same(qinv, rsa.iqmp())) {
+            return Err(bad_input());
+        }
+        Ok(key)
+    }
+
     /// An imported elliptic curve key from its private scalar (big-endian for the NIST curves,
     /// the 32-byte seed for Ed25519, the 32-byte scalar for X25519; shorter values are padded
     /// with leading zeros as OpenPGP allows).
@@ -375,6 +408,41 @@ impl AsymmetricKey {
             }
             Loaded::X25519(_) => Err(Status::ConditionsOfUseNotSatisfied),
         }
+    }
+
+    /// The raw RSA private key operation (no padding) on `input`, exactly the modulus long and
+    /// below it: PIV's signature and decipherment, where the terminal pads. Needs `usage`
+    /// ([`KeyUsage::SIGN`] or [`KeyUsage::DECIPHER`]).
+    pub fn rsa_raw(&self, input: &[u8], usage: KeyUsage) -> Result<Zeroizing<Vec<u8>>, Status> {
+        self.allow(usage)?;
+        let Loaded::Rsa(rsa) = self.loaded()? else {
+            return Err(Status::ConditionsOfUseNotSatisfied);
+        };
+        let size = rsa.size() as usize;
+        if input.len() != size {
+            return Err(bad_input());
+        }
+        let mut out = Zeroizing::new(vec![0; size]);
+        // OpenSSL refuses an input not below the modulus.
+        let len = rsa
+            .private_decrypt(input, &mut out, Padding::NONE)
+            .map_err(|_| bad_input())?;
+        out.truncate(len);
+        Ok(out)
+    }
+
+    /// An ECDSA signature over the hash `digest` in DER (`SEQUENCE { r, s }`), as PIV answers
+    /// it. Needs [`KeyUsage::SIGN`] (or whatever `usage` names).
+    pub fn sign_ecdsa_der(&self, digest: &[u8], usage: KeyUsage) -> Result<Vec<u8>, Status> {
+        self.allow(usage)?;
+        let Loaded::Ec(ec) = self.loaded()? else {
+            return Err(Status::ConditionsOfUseNotSatisfied);
+        };
+        if digest.is_empty() || digest.len() > 64 {
+            return Err(bad_input());
+        }
+        let signature = EcdsaSig::sign(digest, ec).map_err(|_| backend_failure())?;
+        signature.to_der().map_err(|_| backend_failure())
     }
 
     /// RSA PKCS #1 v1.5 decryption of `cryptogram` (at most the modulus length). Needs

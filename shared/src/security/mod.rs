@@ -1,11 +1,13 @@
 //! The card's security objects, which the platform keeps for every application: password
 //! objects with retry counters ([`password`]), AES key objects and the personalization channel
-//! keys ([`key`]), asymmetric key objects ([`asymmetric`]); and the VSC file system's password
+//! keys ([`key`]), asymmetric key objects ([`asymmetric`]), block cipher keys that
+//! authenticate a terminal ([`symmetric`]); and the VSC file system's password
 //! and secret key areas made of them.
 
 pub mod asymmetric;
 pub mod key;
 pub mod password;
+pub mod symmetric;
 
 use std::fmt;
 
@@ -16,6 +18,7 @@ use zeroize::Zeroizing;
 pub use asymmetric::{AsymmetricAlgorithm, AsymmetricKey, KeyOrigin, PublicKey};
 pub use key::{ChannelKeyMaterial, KeyAlgorithm, KeyArea, KeyObject, KeyRef, KeyUsage};
 pub use password::{Password, PasswordArea, PasswordFormat, PasswordPolicy, PasswordRef};
+pub use symmetric::{BlockAlgorithm, BlockKey};
 
 /// Secret bytes (a PIN value, a key value): wiped from memory when dropped, compared in
 /// constant time, never printed.

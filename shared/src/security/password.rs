@@ -240,6 +240,12 @@ impl Password {
         }
     }
 
+    /// Whether the value is `known`, compared in constant time and without a try: to tell a
+    /// factory default (PIV's GET METADATA), never to check what a terminal presented.
+    pub fn has_value(&self, known: &[u8]) -> bool {
+        self.value.as_ref().is_some_and(|value| value.ct_eq(known))
+    }
+
     /// Removes the value (OpenPGP's resetting code, deleted by an empty PUT DATA).
     pub fn clear(&mut self) {
         self.value = None;

@@ -5,6 +5,7 @@
 
 mod schema;
 
+use std::collections::HashMap;
 use std::fs::OpenOptions as FileOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -12,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, Transaction, params};
 
+use super::Kind;
+use super::packing::{self, Dictionary};
 use super::{
     Access, AuditFilter, AuditRecord, AuditResult, Batch, CardStatus, Claim, ClaimInfo,
     ClaimRefused, Claimant, Lease, MailerFile, MailerState, Migration, Notice, OpenOptions,
@@ -21,7 +24,8 @@ use super::{
 
 const CARD_COLUMNS: &str = "uid, profile_id, profile_version, status, claimed_by, claim_reader, \
      claim_expires, failed_step, failure, image, preinit_sealed, preinit, preinit_digest, \
-     perso_sealed, perso, perso_digest, mailer_file, created_at, updated_at";
+     perso_sealed, perso, perso_digest, mailer_file, created_at, updated_at, perso_dictionary, \
+     claim_host, claimed_ms, preinit_dictionary";
 
 const AUDIT_COLUMNS: &str = "uid, station, host, reader, transcript_digest, result, failed_step, \
      reason, started_at, duration_ms";
@@ -31,6 +35,8 @@ pub(super) struct SqliteStore {
     location: StoreLocation,
     connection: Connection,
     options: OpenOptions,
+    /// The dictionaries read so far, by id (they never change).
+    dictionaries: HashMap<i64, Dictionary>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -118,6 +124,7 @@ impl SqliteStore {
             location: location.clone(),
             connection,
             options: options.clone(),
+            dictionaries: HashMap::new(),
         };
         let opened = store.configure(options.access);
         match opened {
@@ -173,6 +180,39 @@ impl SqliteStore {
 
     fn error(&self, kind: StoreErrorKind) -> StoreError {
         StoreError::new(&self.location, kind)
+    }
+
+    /// Dictionary `id`, from the cache or the store.
+    fn dictionary_by_id(&mut self, id: i64) -> Result<Dictionary, StoreError> {
+        if let Some(dictionary) = self.dictionaries.get(&id) {
+            return Ok(dictionary.clone());
+        }
+        let packed = self
+            .locked(|connection| read_dictionary(connection, id))?
+            .ok_or_else(|| {
+                self.error(StoreErrorKind::Unpack(
+                    packing::UnpackError::MissingDictionary(id),
+                ))
+            })?;
+        let text =
+            packing::unpack(&packed, None).map_err(|e| self.error(StoreErrorKind::Unpack(e)))?;
+        let dictionary = Dictionary::new(id, text);
+        self.dictionaries.insert(id, dictionary.clone());
+        Ok(dictionary)
+    }
+
+    /// The card of `row`, its transcript's dictionary attached.
+    fn finish_card(&mut self, row: CardRow) -> Result<StoredCard, StoreError> {
+        let mut card = row.card;
+        for (id, transcript) in [
+            (row.preinit_dictionary, &mut card.card.preinit),
+            (row.perso_dictionary, &mut card.card.perso),
+        ] {
+            if let (Some(id), Some(slot)) = (id, transcript.dictionary_mut()) {
+                *slot = Some(self.dictionary_by_id(id)?);
+            }
+        }
+        Ok(card)
     }
 
     /// Runs `op` (one whole transaction), again while another process holds the lock, until
@@ -248,23 +288,28 @@ impl From<rusqlite::Error> for Abort {
     }
 }
 
-fn transcript_columns(transcript: &StoredTranscript) -> (bool, &[u8]) {
-    match transcript {
-        StoredTranscript::Clear(text) => (false, text.as_bytes()),
-        StoredTranscript::Sealed(bytes) => (true, bytes),
-    }
+/// A card as its row holds it: its UID still as text (checked by the caller), the claim's
+/// start, and the id of the dictionary its personalization transcript needs (attached by the
+/// caller).
+struct CardRow {
+    card: StoredCard,
+    uid: String,
+    claim_host: Option<String>,
+    claimed_ms: Option<i64>,
+    preinit_dictionary: Option<i64>,
+    perso_dictionary: Option<i64>,
 }
 
-/// A card row; its UID still as text (checked by the caller).
-fn card_from_row(row: &Row<'_>) -> rusqlite::Result<(StoredCard, String)> {
+/// A card row.
+fn card_from_row(row: &Row<'_>) -> rusqlite::Result<CardRow> {
     let uid_text: String = row.get("uid")?;
     let transcript = |sealed: &str, column: &str| -> rusqlite::Result<StoredTranscript> {
         let bytes: Vec<u8> = row.get(column)?;
-        Ok(if row.get::<_, bool>(sealed)? {
-            StoredTranscript::Sealed(bytes)
-        } else {
-            StoredTranscript::Clear(String::from_utf8_lossy(&bytes).into_owned())
-        })
+        Ok(StoredTranscript::from_columns(
+            bytes,
+            row.get::<_, bool>(sealed)?,
+            None,
+        ))
     };
     let status = match row.get::<_, String>("status")?.as_str() {
         "prepared" => CardStatus::Prepared,
@@ -293,36 +338,48 @@ fn card_from_row(row: &Row<'_>) -> rusqlite::Result<(StoredCard, String)> {
         perso: transcript("perso_sealed", "perso")?,
         perso_digest: row.get("perso_digest")?,
     };
-    Ok((
-        StoredCard {
+    Ok(CardRow {
+        card: StoredCard {
             card,
             status,
             mailer_file: row.get("mailer_file")?,
             created_at: row.get("created_at")?,
             updated_at: row.get("updated_at")?,
         },
-        uid_text,
-    ))
+        uid: uid_text,
+        claim_host: row.get("claim_host")?,
+        claimed_ms: row.get("claimed_ms")?,
+        preinit_dictionary: row.get("preinit_dictionary")?,
+        perso_dictionary: row.get("perso_dictionary")?,
+    })
 }
 
 fn read_card(
     connection: &Connection,
     uid: Uid,
-) -> rusqlite::Result<Option<Result<StoredCard, StoreErrorKind>>> {
+) -> rusqlite::Result<Option<Result<CardRow, StoreErrorKind>>> {
     let sql = format!("SELECT {CARD_COLUMNS} FROM cards WHERE uid = ?1");
     let found = connection
         .prepare_cached(&sql)?
         .query_row(params![uid.to_string()], card_from_row)
         .optional()?;
-    Ok(found.map(|(mut stored, text)| match Uid::parse(&text) {
+    Ok(found.map(|mut row| match Uid::parse(&row.uid) {
         Ok(parsed) => {
-            stored.card.uid = parsed;
-            Ok(stored)
+            row.card.card.uid = parsed;
+            Ok(row)
         }
         Err(_) => Err(StoreErrorKind::Corrupt {
-            what: format!("UID {text:?}"),
+            what: format!("UID {:?}", row.uid),
         }),
     }))
+}
+
+/// Reads dictionary `id`.
+fn read_dictionary(connection: &Connection, id: i64) -> rusqlite::Result<Option<Vec<u8>>> {
+    connection
+        .prepare_cached("SELECT text FROM dictionaries WHERE id = ?1")?
+        .query_row(params![id], |row| row.get(0))
+        .optional()
 }
 
 fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<Result<AuditRecord, StoreErrorKind>> {
@@ -346,6 +403,53 @@ fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<Result<AuditRecord, StoreEr
         started_at: row.get(8)?,
         duration_ms: row.get(9)?,
     }))
+}
+
+/// The audit line of a claim that is taken over: its station's attempt never ended.
+pub(super) fn abandoned(
+    row_uid: Uid,
+    held: &Lease,
+    host: Option<String>,
+    claimed_ms: Option<i64>,
+    digest: &str,
+    by: &Claimant,
+    now_ms: i64,
+) -> AuditRecord {
+    let started = claimed_ms.unwrap_or(now_ms);
+    let reason = if held.station == by.station {
+        format!(
+            "the attempt never ended: {} started again and took the card at {}",
+            by.station, by.reader
+        )
+    } else {
+        format!(
+            "the attempt never ended: its lease ended and {} took the card at {}",
+            by.station, by.reader
+        )
+    };
+    AuditRecord {
+        uid: row_uid,
+        station: held.station.clone(),
+        host: host.unwrap_or_default(),
+        reader: held.reader.clone(),
+        transcript_digest: Some(digest.to_string()),
+        result: AuditResult::Abandoned,
+        failed_step: None,
+        reason: Some(reason),
+        started_at: rfc3339_ms(started),
+        duration_ms: u64::try_from(now_ms.saturating_sub(started)).unwrap_or(0),
+    }
+}
+
+/// Milliseconds since the Unix epoch, as RFC 3339 in UTC.
+pub(super) fn rfc3339_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
 }
 
 fn insert_audit(tx: &Transaction<'_>, record: &AuditRecord) -> rusqlite::Result<()> {
@@ -436,11 +540,11 @@ impl Store for SqliteStore {
             }
             let mut insert = tx.prepare_cached(&format!(
                 "INSERT INTO cards ({CARD_COLUMNS}) VALUES (?1, ?2, ?3, 'prepared', NULL, NULL, \
-                 NULL, NULL, NULL, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)"
+                 NULL, NULL, NULL, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, NULL, NULL, ?14)"
             ))?;
             for card in batch.cards {
-                let (preinit_sealed, preinit) = transcript_columns(&card.preinit);
-                let (perso_sealed, perso) = transcript_columns(&card.perso);
+                let (preinit, preinit_sealed, preinit_dictionary) = card.preinit.columns();
+                let (perso, perso_sealed, dictionary) = card.perso.columns();
                 let result = insert.execute(params![
                     card.uid.to_string(),
                     card.profile_id,
@@ -454,6 +558,8 @@ impl Store for SqliteStore {
                     card.perso_digest,
                     batch.mailer_file,
                     created,
+                    dictionary,
+                    preinit_dictionary,
                 ]);
                 match result {
                     Ok(_) => {}
@@ -477,10 +583,73 @@ impl Store for SqliteStore {
         })
     }
 
+    fn existing(&mut self, uids: &[Uid]) -> Result<Vec<Uid>, StoreError> {
+        let texts: Vec<String> = uids.iter().map(Uid::to_string).collect();
+        self.locked(|connection| {
+            let mut statement = connection.prepare_cached("SELECT 1 FROM cards WHERE uid = ?1")?;
+            let mut found = Vec::new();
+            for (uid, text) in uids.iter().zip(&texts) {
+                if statement.exists(params![text])? {
+                    found.push(*uid);
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    fn dictionary(
+        &mut self,
+        profile_id: &str,
+        profile_version: u32,
+        kind: Kind,
+    ) -> Result<Option<Dictionary>, StoreError> {
+        let id = self.locked(|connection| {
+            connection
+                .prepare_cached(
+                    "SELECT min(id) FROM dictionaries WHERE profile_id = ?1 \
+                     AND profile_version = ?2 AND kind = ?3",
+                )?
+                .query_row(params![profile_id, profile_version, kind.label()], |row| {
+                    row.get::<_, Option<i64>>(0)
+                })
+        })?;
+        id.map(|id| self.dictionary_by_id(id)).transpose()
+    }
+
+    fn add_dictionary(
+        &mut self,
+        profile_id: &str,
+        profile_version: u32,
+        kind: Kind,
+        text: &str,
+    ) -> Result<Dictionary, StoreError> {
+        let packed = packing::pack(text.as_bytes(), None);
+        let digest = packing::digest(text.as_bytes());
+        let created = now();
+        let id = self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO dictionaries (profile_id, profile_version, kind, text, digest, \
+                 created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                profile_id,
+                profile_version,
+                kind.label(),
+                packed,
+                digest,
+                created
+            ])?;
+            Ok(tx.last_insert_rowid())
+        })?;
+        let dictionary = Dictionary::new(id, text.as_bytes().to_vec());
+        self.dictionaries.insert(id, dictionary.clone());
+        Ok(dictionary)
+    }
+
     fn card(&mut self, uid: Uid) -> Result<Option<StoredCard>, StoreError> {
         match self.locked(|connection| read_card(connection, uid))? {
             None => Ok(None),
-            Some(Ok(card)) => Ok(Some(card)),
+            Some(Ok(row)) => self.finish_card(row).map(Some),
             Some(Err(kind)) => Err(self.error(kind)),
         }
     }
@@ -572,11 +741,16 @@ impl Store for SqliteStore {
                     })
             })
             .collect::<Result<_, _>>()?;
+        let now = now_ms();
         let claims = claims
             .into_iter()
             .map(|(uid, lease)| {
                 Uid::parse(&uid)
-                    .map(|uid| ClaimInfo { uid, lease })
+                    .map(|uid| ClaimInfo {
+                        uid,
+                        remaining_ms: lease.expires_at_ms - now,
+                        lease,
+                    })
                     .map_err(|_| {
                         self.error(StoreErrorKind::Corrupt {
                             what: format!("UID {uid:?}"),
@@ -602,13 +776,13 @@ impl Store for SqliteStore {
         claimant: &Claimant,
         lease: Duration,
     ) -> Result<Result<Claim, ClaimRefused>, StoreError> {
-        self.write(|tx| {
+        let claimed = self.write(|tx| {
             let Some(found) = read_card(tx, uid)? else {
                 return Ok(Err(ClaimRefused::Unknown(uid)));
             };
-            let mut stored = found.map_err(Abort::Store)?;
+            let mut row = found.map_err(Abort::Store)?;
             let now = now_ms();
-            let previous = match &stored.status {
+            let previous = match &row.card.status {
                 CardStatus::Prepared => Previous::Prepared,
                 CardStatus::Failed { .. } => Previous::Failed,
                 CardStatus::Personalized => {
@@ -625,6 +799,20 @@ impl Store for SqliteStore {
                     }));
                 }
             };
+            if let CardStatus::Claimed(held) = &row.card.status {
+                insert_audit(
+                    tx,
+                    &abandoned(
+                        uid,
+                        held,
+                        row.claim_host.take(),
+                        row.claimed_ms,
+                        &row.card.card.perso_digest,
+                        claimant,
+                        now,
+                    ),
+                )?;
+            }
             let granted = Lease {
                 station: claimant.station.clone(),
                 reader: claimant.reader.clone(),
@@ -633,23 +821,30 @@ impl Store for SqliteStore {
             let updated = super::now();
             tx.prepare_cached(
                 "UPDATE cards SET status = 'claimed', claimed_by = ?2, claim_reader = ?3, \
-                 claim_expires = ?4, updated_at = ?5 WHERE uid = ?1",
+                 claim_expires = ?4, updated_at = ?5, claim_host = ?6, claimed_ms = ?7 \
+                 WHERE uid = ?1",
             )?
             .execute(params![
                 uid.to_string(),
                 granted.station,
                 granted.reader,
                 granted.expires_at_ms,
-                updated
+                updated,
+                claimant.host,
+                now
             ])?;
-            stored.status = CardStatus::Claimed(granted.clone());
-            stored.updated_at = updated;
-            Ok(Ok(Claim {
-                card: stored,
-                lease: granted,
+            row.card.status = CardStatus::Claimed(granted.clone());
+            row.card.updated_at = updated;
+            Ok(Ok((row, granted, previous)))
+        })?;
+        match claimed {
+            Err(refused) => Ok(Err(refused)),
+            Ok((row, lease, previous)) => Ok(Ok(Claim {
+                card: self.finish_card(row)?,
+                lease,
                 previous,
-            }))
-        })
+            })),
+        }
     }
 
     fn renew(&mut self, uid: Uid, station: &str, lease: Duration) -> Result<bool, StoreError> {
@@ -669,7 +864,7 @@ impl Store for SqliteStore {
         let status = match record.result {
             AuditResult::Personalized | AuditResult::Confirmed => Some("personalized"),
             AuditResult::Failed => Some("failed"),
-            AuditResult::Refused | AuditResult::Released => None,
+            AuditResult::Refused | AuditResult::Released | AuditResult::Abandoned => None,
         };
         let updated = now();
         self.write(|tx| {
@@ -682,7 +877,7 @@ impl Store for SqliteStore {
                     .prepare_cached(
                         "UPDATE cards SET status = ?2, failed_step = ?3, failure = ?4, \
                          claimed_by = NULL, claim_reader = NULL, claim_expires = NULL, \
-                         updated_at = ?5 \
+                         claim_host = NULL, claimed_ms = NULL, updated_at = ?5 \
                          WHERE uid = ?1 AND status = 'claimed' AND claimed_by = ?6",
                     )?
                     .execute(params![
@@ -711,7 +906,7 @@ impl Store for SqliteStore {
             let Some(found) = read_card(tx, uid)? else {
                 return Err(Abort::Store(StoreErrorKind::NotFound(uid)));
             };
-            let CardStatus::Claimed(lease) = found.map_err(Abort::Store)?.status else {
+            let CardStatus::Claimed(lease) = found.map_err(Abort::Store)?.card.status else {
                 return Ok(None);
             };
             let reason = format!(
@@ -720,8 +915,8 @@ impl Store for SqliteStore {
             );
             tx.prepare_cached(
                 "UPDATE cards SET status = 'failed', failed_step = NULL, failure = ?2, \
-                 claimed_by = NULL, claim_reader = NULL, claim_expires = NULL, updated_at = ?3 \
-                 WHERE uid = ?1",
+                 claimed_by = NULL, claim_reader = NULL, claim_expires = NULL, claim_host = NULL, \
+                 claimed_ms = NULL, updated_at = ?3 WHERE uid = ?1",
             )?
             .execute(params![uid.to_string(), reason, started])?;
             insert_audit(

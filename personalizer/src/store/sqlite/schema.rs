@@ -3,7 +3,7 @@
 //! transaction that also sets the version.
 
 /// Each migration takes the schema from its index to its index + 1.
-pub(super) const MIGRATIONS: [&str; 2] = [V1, V2];
+pub(super) const MIGRATIONS: [&str; 3] = [V1, V2, V3];
 
 /// Version 1: cards and the append-only audit log.
 const V1: &str = "
@@ -71,6 +71,53 @@ CREATE TABLE mailer_files (
 );
 ";
 
+/// Version 3: transcripts rest compressed (zstd, against a dictionary of their profile and kind
+/// kept in `dictionaries`; sealed ones compressed before sealing), older rows keep their text and stay
+/// readable; a claim records its host and start (`claimed_ms`), so that a claim taken over is
+/// audited `abandoned` for its station; and the database enforces that a card is personalized
+/// at most once: a personalized card never changes again, only a claimed card becomes
+/// personalized, cards are never deleted, and one `personalized` or `confirmed` audit line per
+/// card at most, which needs the card personalized.
+const V3: &str = "
+CREATE TABLE dictionaries (
+    id               INTEGER PRIMARY KEY,
+    profile_id       TEXT NOT NULL,
+    profile_version  INTEGER NOT NULL,
+    kind             TEXT NOT NULL,
+    text             BLOB NOT NULL,
+    digest           TEXT NOT NULL,
+    created_at       TEXT NOT NULL
+);
+CREATE INDEX dictionaries_profile ON dictionaries (profile_id, profile_version, kind);
+ALTER TABLE cards ADD COLUMN preinit_dictionary INTEGER REFERENCES dictionaries (id);
+ALTER TABLE cards ADD COLUMN perso_dictionary INTEGER REFERENCES dictionaries (id);
+ALTER TABLE cards ADD COLUMN claim_host TEXT;
+ALTER TABLE cards ADD COLUMN claimed_ms INTEGER;
+DROP TRIGGER audit_known_result;
+CREATE TRIGGER audit_known_result BEFORE INSERT ON audit
+    WHEN NEW.result NOT IN ('personalized', 'confirmed', 'failed', 'refused', 'released',
+                            'abandoned')
+    BEGIN SELECT RAISE(ABORT, 'unknown audit result'); END;
+CREATE UNIQUE INDEX audit_personalized_once ON audit (uid)
+    WHERE result IN ('personalized', 'confirmed');
+CREATE TRIGGER audit_personalized_needs_the_card BEFORE INSERT ON audit
+    WHEN NEW.result IN ('personalized', 'confirmed') AND NOT EXISTS
+        (SELECT 1 FROM cards WHERE uid = NEW.uid AND status = 'personalized')
+    BEGIN SELECT RAISE(ABORT, 'the card is not personalized'); END;
+CREATE TRIGGER cards_personalized_stays BEFORE UPDATE ON cards
+    WHEN OLD.status = 'personalized'
+    BEGIN SELECT RAISE(ABORT, 'the card is personalized: it never changes again'); END;
+CREATE TRIGGER cards_personalized_from_a_claim BEFORE UPDATE OF status ON cards
+    WHEN NEW.status = 'personalized' AND OLD.status <> 'claimed'
+    BEGIN SELECT RAISE(ABORT, 'only a claimed card becomes personalized'); END;
+CREATE TRIGGER cards_no_delete BEFORE DELETE ON cards
+    BEGIN SELECT RAISE(ABORT, 'cards are never deleted'); END;
+";
+
 /// The version-1 schema as version 1 of this program made it, for tests of the migration.
 #[cfg(test)]
 pub(super) const VERSION_1: &str = V1;
+
+/// The version-2 schema as version 2 of this program left it, for tests of the migration.
+#[cfg(test)]
+pub(super) const VERSION_2: [&str; 2] = [V1, V2];

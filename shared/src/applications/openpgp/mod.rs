@@ -357,7 +357,7 @@ pub(crate) fn knows_instruction(ins: u8) -> bool {
 fn app(card: &Card, index: usize) -> Result<&OpenPgp, Status> {
     match card.state.applications.get(index) {
         Some(crate::applications::Application::OpenPgp(app)) => Ok(app),
-        None => Err(Status::NoPreciseDiagnosis),
+        _ => Err(Status::NoPreciseDiagnosis),
     }
 }
 
@@ -366,7 +366,7 @@ fn app_mut(card: &mut Card, index: usize) -> Result<&mut OpenPgp, Status> {
     card.touch();
     match card.state.applications.get_mut(index) {
         Some(crate::applications::Application::OpenPgp(app)) => Ok(app),
-        None => Err(Status::NoPreciseDiagnosis),
+        _ => Err(Status::NoPreciseDiagnosis),
     }
 }
 
@@ -379,7 +379,7 @@ fn session(card: &mut Card) -> Result<&mut Session, Status> {
         .map(|selected| &mut selected.session)
     {
         Some(crate::applications::AppSession::OpenPgp(session)) => Ok(session),
-        None => Err(Status::NoPreciseDiagnosis),
+        _ => Err(Status::NoPreciseDiagnosis),
     }
 }
 

@@ -505,7 +505,9 @@ proptest::proptest! {
         let generated = send(&mut card, "0047800002B60000");
         proptest::prop_assert!(generated.ends_with("9000"));
         // The private key as the image seals it: its last 32 bytes are the Ed25519 seed.
-        let crate::applications::Application::OpenPgp(app) = &card.state().applications[0];
+        let crate::applications::Application::OpenPgp(app) = &card.state().applications[0] else {
+            unreachable!("the token holds OpenPGP only")
+        };
         let sealed = postcard::to_allocvec(app.key(Slot::Signature).unwrap()).unwrap();
         let seed = sealed[sealed.len() - 32..].to_vec();
         for (ins, p1, p2, data, ne) in commands {
