@@ -152,6 +152,33 @@ fn scripts(demo: Option<&catalogue::Demo>) -> Vec<(&'static str, Vec<Vec<u8>>)> 
             .map(hex)
             .collect(),
         ),
+        (
+            "PIV token, operational",
+            [
+                "00A4040009A00000030800001000",
+                "00CB3FFF055C035FC10200",
+                "00CB3FFF055C035FC10700",
+                "00CB3FFF03 5C017E 00",
+                "00FD000000",
+                "00F7008000",
+                "00200080",
+                "00200081",
+                "00CB3FFF055C035FC10900",
+                "0020008008 313233343536FFFF",
+                "00CB3FFF055C035FC10900",
+                "00CB3FFF055C035FC10800",
+                "0087039B047C02800000",
+                "0087119A08 7C06820081020102 00",
+                "00200080 08 393939393939FFFF",
+                "002C0080 10 3132333435363738 313233343536FFFF",
+                "00240080 10 313233343536FFFF 363534333231FFFF",
+                "0020FF80",
+                "00DB3FFF 09 5C035FC109 5302AABB",
+            ]
+            .into_iter()
+            .map(hex)
+            .collect(),
+        ),
     ];
     if let Some(demo) = demo {
         scripts.push((

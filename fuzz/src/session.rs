@@ -159,11 +159,20 @@ pub fn run(data: &[u8]) {
 }
 
 /// Whether `command` is an OpenPGP GENERATE ASYMMETRIC KEY PAIR of a slot whose attributes
-/// say RSA. Such commands are left out: OpenSSL takes 100 ms or more for each RSA key, and the
+/// say RSA, or a PIV one whose algorithm is RSA (`80 01 07` in its data). Such commands are left out: OpenSSL takes 100 ms or more for each RSA key, and the
 /// fuzzer, which soon learns PW3 from the seeds, would spend nearly all its time generating
 /// keys (RSA generation is tested by the OpenPGP unit and GnuPG integration tests). Every other
 /// algorithm's generation is fuzzed.
 pub(crate) fn generates_rsa(command: &[u8], state: &CardState) -> bool {
+    // PIV: `00 47 00 <slot>`, data `AC { 80 07 (RSA 2048) .. }`, short or extended.
+    if let Ok(parsed) = vsc_core::apdu::Command::parse(command)
+        && parsed.ins == 0x47
+        && parsed.p1 == 0x00
+        && parsed.data.windows(3).any(|w| w == [0x80, 0x01, 0x07])
+    {
+        return true;
+    }
+    // OpenPGP: `00 47 80 00`, data the slot's CRT; RSA when the slot's attributes say so.
     let [_, 0x47, 0x80, _, _, crt, ..] = command else {
         return false;
     };
@@ -174,7 +183,6 @@ pub(crate) fn generates_rsa(command: &[u8], state: &CardState) -> bool {
         _ => return false,
     };
     state.applications.iter().any(|application| {
-        #[allow(irrefutable_let_patterns)]
         let Application::OpenPgp(app) = application else {
             return false;
         };

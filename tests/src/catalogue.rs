@@ -47,29 +47,37 @@ impl CatalogueCard {
     }
 
     /// The commands that verify every password of a context whose value is known: the VSC file
-    /// system's user PIN (`aid` `None`), or a factory-fresh OpenPGP application's PW1 (both
-    /// references) and PW3. Empty where none is known.
+    /// system's user PIN (`aid` `None`), a factory-fresh OpenPGP application's PW1 (both
+    /// references) and PW3, or a factory-fresh PIV application's PIN (its PUK is no VERIFY's,
+    /// and its management key needs a challenge). Empty where none is known.
     pub fn unlock(&self, aid: Option<&[u8]>) -> Vec<Vec<u8>> {
+        use vsc_core::applications::{Application, openpgp, piv};
         let verify =
             |p2: u8, value: &[u8]| encode(Command::new(0x00, 0x20, 0x00, p2).with_data(value));
         let Some(aid) = aid else {
             return self.user_pin.iter().map(|pin| verify(0x01, pin)).collect();
         };
         let uid = self.state.uid();
-        let factory_openpgp = self.state.applications.iter().any(|application| {
-            application.aid(uid) == aid
-                && *application
-                    == vsc_core::applications::Application::install(ApplicationKind::OpenPgp, uid)
-        });
-        if !factory_openpgp {
+        let Some(application) = self
+            .state
+            .applications
+            .iter()
+            .find(|application| application.aid(uid) == aid)
+        else {
+            return Vec::new();
+        };
+        let kind = application.kind();
+        if *application != Application::install(kind, uid) {
             return Vec::new();
         }
-        use vsc_core::applications::openpgp::{DEFAULT_PW1, DEFAULT_PW3};
-        vec![
-            verify(0x81, DEFAULT_PW1),
-            verify(0x82, DEFAULT_PW1),
-            verify(0x83, DEFAULT_PW3),
-        ]
+        match kind {
+            ApplicationKind::OpenPgp => vec![
+                verify(0x81, openpgp::DEFAULT_PW1),
+                verify(0x82, openpgp::DEFAULT_PW1),
+                verify(0x83, openpgp::DEFAULT_PW3),
+            ],
+            ApplicationKind::Piv => vec![verify(0x80, piv::DEFAULT_PIN)],
+        }
     }
 
     /// The AIDs of the applications it carries, the VSC file system aside.
@@ -158,6 +166,10 @@ pub fn catalogue() -> Result<Vec<CatalogueCard>> {
         card(
             "OpenPGP token, operational",
             sample::openpgp_token([0x56, 0x53, 0x43, 0x00, 0x00, 0x00, 0x00, 0x02]),
+        ),
+        card(
+            "PIV token, operational",
+            sample::piv_token([0x56, 0x53, 0x43, 0x00, 0x00, 0x00, 0x00, 0x03]),
         ),
         card(
             "sample with every application, operational",
