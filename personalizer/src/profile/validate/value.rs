@@ -298,6 +298,30 @@ impl Compiler {
         }
         if let Some(&index) = self.field_index.get(name) {
             let field = &mut self.fields[index];
+            // A date is read in one input format: a field read as a date in two formats, or
+            // as a date and as something else, fits no record (and no synthetic holder).
+            match (&field.kind, &kind) {
+                (FieldKind::Date(first), FieldKind::Date(other)) if first != other => {
+                    return Err(ProfileError::invalid(
+                        item,
+                        format!(
+                            "field `{name}` is read as a date in another date_input in {}",
+                            field.item
+                        ),
+                    ));
+                }
+                (FieldKind::Date(_), FieldKind::Date(_)) => {}
+                (FieldKind::Date(_), _) | (_, FieldKind::Date(_)) => {
+                    return Err(ProfileError::invalid(
+                        item,
+                        format!(
+                            "field `{name}` is a date in one place and not in the other ({})",
+                            field.item
+                        ),
+                    ));
+                }
+                _ => {}
+            }
             field.kind = match (&field.kind, kind) {
                 (
                     FieldKind::Text { ascii, min, max },
