@@ -502,6 +502,12 @@ fn value_sources_are_checked() {
             "{ field = \"doc\", encoding = \"date\", date_output = \"[hour]\" }",
             "more than a date",
         ),
+        // 18 bytes for every date, where 16 fit: no record could ever be written (found by the
+        // profile fuzz target).
+        (
+            "{ field = \"doc\", encoding = \"date\", date_output = \"[year]-[month]-[day]/[year]-[month]\" }",
+            "up to 18 bytes",
+        ),
         ("{ field = \"doc\", pad = \"2020\" }", "one byte"),
         (
             "{ field = \"doc\", tag = \"5F20\" }",
@@ -516,6 +522,39 @@ fn value_sources_are_checked() {
             reason
         );
     }
+    // A field read as a date in two date_input formats, or as a date and as text, fits no
+    // record: the profile fuzz target found one that validated and then no synthetic holder
+    // resolved.
+    let as_date = |ef: &str, data_object: &str| {
+        changed("{ field = \"doc\", encoding = \"ascii\" }", ef).replacen(
+            "{ field = \"name\" }",
+            data_object,
+            1,
+        )
+    };
+    for (ef, reason) in [
+        (
+            "{ field = \"doc\", encoding = \"date\", date_input = \"[day].[month].[year]\" }",
+            "another date_input",
+        ),
+        (
+            "{ field = \"doc\", encoding = \"ascii\" }",
+            "a date in one place",
+        ),
+    ] {
+        assert_error!(
+            as_date(ef, "{ field = \"doc\", encoding = \"date\" }"),
+            ProfileError::Invalid { .. },
+            "public data object 5F20",
+            "`doc`",
+            reason
+        );
+    }
+    let same = as_date(
+        "{ field = \"doc\", encoding = \"date\" }",
+        "{ field = \"doc\", encoding = \"date\", date_output = \"bcd\" }",
+    );
+    Profile::from_toml(&same).unwrap();
     assert_error!(
         changed("{ field = \"name\" }", "{ field = \"name\", pad = \"00\" }"),
         ProfileError::Invalid { .. },

@@ -12,9 +12,12 @@
 //!   gpg-agent and scdaemon end with it.
 //! - [`StationHost`]: a private network, mount and pid namespace with its own pcscd, for tests
 //!   of several station machines; [`TestDatabase`]: a PostgreSQL database of one test.
+//! - For the status-word sweep and the fuzzers: [`catalogue`], a card in every life cycle state
+//!   with every application, and [`secrets`], what of a card must never leave it.
 
 mod binaries;
 mod card_side;
+pub mod catalogue;
 mod error;
 mod gnupg;
 mod host;
@@ -22,6 +25,7 @@ mod machine;
 mod pcsc_client;
 mod postgres;
 mod process;
+pub mod secrets;
 mod table_card;
 mod tools;
 mod vicc;

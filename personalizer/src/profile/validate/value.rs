@@ -157,7 +157,16 @@ impl Compiler {
                     min: min * 2 - 1,
                     max: max * 2,
                 },
-                Encoding::Date(codec) => FieldKind::Date(codec.input.clone()),
+                Encoding::Date(codec) => {
+                    let longest = longest_date(&encoding, &codec.input);
+                    if longest > max {
+                        return Err(ProfileError::invalid(
+                            item,
+                            format!("date_output gives up to {longest} bytes, at most {max} fit"),
+                        ));
+                    }
+                    FieldKind::Date(codec.input.clone())
+                }
             };
             Source::Field(self.use_field(name, item, kind)?)
         } else if let Some(text) = &raw.constant {
@@ -289,6 +298,30 @@ impl Compiler {
         }
         if let Some(&index) = self.field_index.get(name) {
             let field = &mut self.fields[index];
+            // A date is read in one input format: a field read as a date in two formats, or
+            // as a date and as something else, fits no record (and no synthetic holder).
+            match (&field.kind, &kind) {
+                (FieldKind::Date(first), FieldKind::Date(other)) if first != other => {
+                    return Err(ProfileError::invalid(
+                        item,
+                        format!(
+                            "field `{name}` is read as a date in another date_input in {}",
+                            field.item
+                        ),
+                    ));
+                }
+                (FieldKind::Date(_), FieldKind::Date(_)) => {}
+                (FieldKind::Date(_), _) | (_, FieldKind::Date(_)) => {
+                    return Err(ProfileError::invalid(
+                        item,
+                        format!(
+                            "field `{name}` is a date in one place and not in the other ({})",
+                            field.item
+                        ),
+                    ));
+                }
+                _ => {}
+            }
             field.kind = match (&field.kind, kind) {
                 (
                     FieldKind::Text { ascii, min, max },
@@ -388,6 +421,29 @@ fn encoding(item: &str, name: &str, raw: &RawValue) -> Result<Encoding, ProfileE
             });
         }
     })
+}
+
+/// The longest output of a date encoding, over every day of a leap year and a common year
+/// (month and weekday names differ in length; every other component has a fixed width for the
+/// years 1000 to 9999).
+fn longest_date(encoding: &Encoding, input: &OwnedFormatItem) -> usize {
+    let mut longest = 0;
+    for year in [2000, 1987] {
+        let Ok(mut date) = Date::from_calendar_date(year, time::Month::January, 1) else {
+            continue;
+        };
+        while date.year() == year {
+            let mut out = Vec::new();
+            if let Ok(text) = date.format(input)
+                && value::encode(encoding, &text, &mut out).is_ok()
+            {
+                longest = longest.max(out.len());
+            }
+            let Some(next) = date.next_day() else { break };
+            date = next;
+        }
+    }
+    longest
 }
 
 fn date_format(item: &str, key: &str, text: &str) -> Result<OwnedFormatItem, ProfileError> {
