@@ -106,8 +106,10 @@ fn one_byte_commands_get_6700_at_once_and_the_reader_works_on() {
     for command in [[0x03], [0x01], [0x02], [0xFF]] {
         let (response, took) = send(&command);
         assert_eq!(response, hex("6700"), "{command:02X?}");
+        // Idle, an answer comes within 300 ms (01 and 02 wait 250 ms for a GET ATR); the
+        // bound leaves room for a loaded machine and is far below the 15 s hang it catches.
         assert!(
-            took < Duration::from_millis(600),
+            took < Duration::from_secs(5),
             "{command:02X?} took {took:?}"
         );
         // The card was left as it was: no power-on or reset ended the session.
