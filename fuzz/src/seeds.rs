@@ -72,7 +72,9 @@ pub fn all() -> Vec<(&'static str, Vec<u8>)> {
             seeds.push(("transcript", transcript.encode_signed(&key).0.into_bytes()));
             seeds.push((
                 "transcript",
-                vsc_core::transcript::to_scriptor(transcript).into_bytes(),
+                vsc_core::transcript::to_scriptor(transcript)
+                    .expect("the seed transcripts have no live steps")
+                    .into_bytes(),
             ));
         }
     }
@@ -195,7 +197,7 @@ fn commands(transcript: &Transcript) -> Vec<Vec<u8>> {
         .iter()
         .filter_map(|step| match step {
             Step::Command { command, .. } => Some(command.as_bytes().to_vec()),
-            Step::Reset { .. } => None,
+            Step::Reset { .. } | Step::Live { .. } => None,
         })
         .collect()
 }

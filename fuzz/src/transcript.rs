@@ -74,7 +74,8 @@ pub fn run(data: &[u8]) {
         let exported = transcript::to_scriptor(&Transcript {
             header: session_header(),
             steps: steps.clone(),
-        });
+        })
+        .expect("scriptor imports have no live steps");
         assert_eq!(
             transcript::from_scriptor(&exported).as_ref(),
             Ok(&steps),
