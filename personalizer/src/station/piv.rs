@@ -281,3 +281,153 @@ fn read(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use vsc_core::card::Card;
+    use vsc_core::crypto::MasterKey;
+
+    use super::*;
+    use crate::replay::{self, CardOsLink, LiveKeys, Unchecked};
+
+    const UID: [u8; 8] = [0x56, 0x53, 0x43, 0x44, 0x00, 0x00, 0x50, 0x01];
+
+    fn link() -> CardOsLink {
+        CardOsLink::new(vsc_core::sample::piv_token(UID))
+    }
+
+    fn send_hex(link: &mut CardOsLink, apdu: &str) -> String {
+        let mut response = Vec::new();
+        link.transmit(&hex::decode(apdu).unwrap(), &mut response)
+            .unwrap();
+        hex::encode_upper(response)
+    }
+
+    fn refused(result: Result<Before, CheckError>) -> PivRefusal {
+        match result {
+            Err(CheckError::Refused(refusal)) => refusal,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_factory_fresh_card_is_replayed() {
+        let mut link = link();
+        assert_eq!(
+            check_before(&mut link, Uid(UID), None).unwrap(),
+            Before::Replay
+        );
+        // The checks spent no try.
+        assert_eq!(send_hex(&mut link, "0020008000"), "63C3");
+        assert_eq!(send_hex(&mut link, "0020008100"), "63C3");
+    }
+
+    #[test]
+    fn another_cards_chuid_is_refused() {
+        let mut link = link();
+        let mut other = UID;
+        other[7] = 0x02;
+        assert_eq!(
+            refused(check_before(&mut link, Uid(other), None)),
+            PivRefusal::OtherCard(Uid(other))
+        );
+    }
+
+    #[test]
+    fn used_or_changed_passwords_are_refused_without_a_try() {
+        let mut link = link();
+        assert_eq!(send_hex(&mut link, "00A4040005A000000308"), "9000");
+        assert_eq!(send_hex(&mut link, "0020008008313131313131FFFF"), "63C2");
+        assert!(matches!(
+            refused(check_before(&mut link, Uid(UID), None)),
+            PivRefusal::Tried {
+                what: "PIN",
+                left: 2,
+                total: 3
+            }
+        ));
+        let mut link = self::link();
+        // CHANGE REFERENCE DATA of the PUK: 12345678 -> 87654321.
+        assert_eq!(send_hex(&mut link, "00A4040005A000000308"), "9000");
+        assert_eq!(
+            send_hex(&mut link, "002400811031323334353637383837363534333231"),
+            "9000"
+        );
+        assert_eq!(
+            refused(check_before(&mut link, Uid(UID), None)),
+            PivRefusal::NotFactory("PUK")
+        );
+        assert_eq!(send_hex(&mut link, "0020008100"), "63C3");
+    }
+
+    #[test]
+    fn a_finished_card_is_confirmed_and_a_replay_onto_it_is_refused_at_the_pin() {
+        // A personalized card, as after an interruption between its last write and its audit.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+        let profile = crate::profile::Profile::load(&dir.join("piv.toml")).unwrap();
+        let master = MasterKey::from_bytes(&[5; 32]);
+        let mut source =
+            crate::records::open(dir.join("piv-records.csv").to_str().unwrap()).unwrap();
+        let mut resolver = crate::content::Resolver::new(
+            &profile,
+            source.header(),
+            crate::content::system_rng().unwrap(),
+        )
+        .unwrap();
+        let mut record = crate::records::Record::default();
+        source.next_record(&mut record).unwrap();
+        let content = resolver
+            .resolve(&record, &crate::keys::MasterKeyDeriver(&master))
+            .unwrap();
+        let compiled =
+            crate::compile::compile(&profile, &content, &master, crate::compile::Mode::Channel)
+                .unwrap();
+        let card: Card = crate::prepare::run_on_blank(&compiled, &master).unwrap();
+        let mut link = CardOsLink::new(card);
+        // As after an interruption between the last write and the audit: it reads back.
+        let exports = compiled.piv_exports.as_ref();
+        assert_eq!(
+            check_before(&mut link, content.uid, exports).unwrap(),
+            Before::Finished
+        );
+        assert!(read_back(&mut link, content.uid, exports).unwrap() >= 9);
+        // Replayed anyway, its transcript stops at the VERIFY of the factory PIN, a refusal.
+        let error = replay::replay_live(
+            &mut link,
+            &compiled.perso,
+            Unchecked::default(),
+            LiveKeys::issuer(&master),
+            |_| {},
+        )
+        .unwrap_err();
+        assert_eq!(
+            refusal(&error),
+            Some(PivRefusal::PinNotFactory { left: 2 }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_changed_management_key_is_refused() {
+        let mut link = link();
+        assert_eq!(send_hex(&mut link, "00A4040005A000000308"), "9000");
+        let factory = vsc_core::transcript::LiveStep::factory_management_key();
+        let key = factory.key(None, &UID).unwrap();
+        let mut response = Vec::new();
+        replay::run_live_step(&mut link, &factory, &key, &mut response).unwrap();
+        // SET MANAGEMENT KEY: AES-128, 16 bytes of 11.
+        let set = format!("00FFFFFF13089B10{}", "11".repeat(16));
+        assert_eq!(send_hex(&mut link, &set), "9000");
+        assert_eq!(
+            refused(check_before(&mut link, Uid(UID), None)),
+            PivRefusal::ManagementKeyNotFactory
+        );
+        // And the factory key's live step (step 4) fails on it: a refusal.
+        let error = ReplayError::Live {
+            step: FACTORY_KEY_STEP,
+            comment: None,
+            cause: crate::replay::LiveFailure::Malformed,
+        };
+        assert_eq!(refusal(&error), Some(PivRefusal::ManagementKeyNotFactory));
+    }
+}
