@@ -96,8 +96,21 @@ pub(super) fn resolve(
                     .map(|p| inputs.field(p))
                     .filter(|p| !p.is_empty())
                     .map(|p| zeroize::Zeroizing::new(p.as_bytes().to_vec()));
-                let key = import::pkcs8(&bytes, passphrase.as_deref().map(Vec::as_slice))
-                    .map_err(|e| slot_error(field, slot.slot, Problem::KeyFile(e.to_string())))?;
+                let key = import::pkcs8(&bytes, passphrase.as_deref().map(Vec::as_slice)).map_err(
+                    |error| {
+                        // The import names what it found; the slot's algorithm is ours to add.
+                        let error = match error {
+                            import::ImportError::WrongAlgorithm { found, .. } => {
+                                import::ImportError::WrongAlgorithm {
+                                    found,
+                                    expected: slot.algorithm.name(),
+                                }
+                            }
+                            other => other,
+                        };
+                        slot_error(field, slot.slot, Problem::KeyFile(error.to_string()))
+                    },
+                )?;
                 if key.algorithm() != slot.algorithm.key_type() {
                     return Err(slot_error(
                         field,
@@ -106,6 +119,18 @@ pub(super) fn resolve(
                             "the key file holds a {} key, the slot takes {}",
                             key.algorithm().name(),
                             slot.algorithm.name()
+                        )),
+                    ));
+                }
+                if let PrivateKey::Rsa(rsa) = &key
+                    && rsa.n().num_bits() != 2048
+                {
+                    return Err(slot_error(
+                        field,
+                        slot.slot,
+                        Problem::KeyFile(format!(
+                            "the key file holds a RSA-{} key, the slot takes rsa2048",
+                            rsa.n().num_bits()
                         )),
                     ));
                 }

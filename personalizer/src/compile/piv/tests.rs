@@ -334,6 +334,53 @@ fn record_certificates_must_certify_the_record_key() {
 }
 
 #[test]
+fn an_rsa_key_of_another_size_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rsa = openssl::rsa::Rsa::generate(1024).unwrap();
+    let key_file = dir.path().join("rsa1024.pem");
+    std::fs::write(
+        &key_file,
+        openssl::pkey::PKey::from_rsa(rsa)
+            .unwrap()
+            .private_key_to_pem_pkcs8()
+            .unwrap(),
+    )
+    .unwrap();
+    let text = r#"
+id = "x"
+version = 1
+[uid]
+source = "field"
+field = "card"
+[piv.key_management]
+algorithm = "rsa2048"
+source = "imported"
+field = "key"
+[piv.pin]
+generate = 6
+[piv.puk]
+generate = 8
+"#;
+    let profile = Profile::from_toml(text).unwrap();
+    let records = dir.path().join("records.csv");
+    std::fs::write(
+        &records,
+        format!("card,key\n5653434400007001,{}\n", key_file.display()),
+    )
+    .unwrap();
+    let error = resolve(&profile, &records)
+        .remove(0)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(
+            "line 2, field `key` (for [piv.key_management]): the key file holds a RSA-1024 key, the slot takes rsa2048"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
 fn a_record_certificate_needs_an_imported_key() {
     let text = r#"
 id = "x"
