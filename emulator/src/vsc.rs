@@ -328,6 +328,29 @@ mod tests {
         MasterKey::from_bytes(&[3; 32])
     }
 
+    /// The sample card saved as `card.vsc` in a new folder: the folder (removed when dropped)
+    /// and the image.
+    fn sample_image() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("card.vsc");
+        image::save(&path, &vsc_core::sample::card().into_state(), &master()).unwrap();
+        (dir, path)
+    }
+
+    /// The user PIN's tries left in `state`.
+    fn user_pin_tries(state: &CardState) -> u8 {
+        state
+            .passwords
+            .get(vsc_core::security::PasswordRef::UserPin)
+            .unwrap()
+            .tries_left
+    }
+
+    /// The user PIN's tries left in the image at `path`, as the disk holds it.
+    fn user_pin_tries_on_disk(path: &Path) -> u8 {
+        user_pin_tries(&image::load(path, &master()).unwrap())
+    }
+
     fn verify_wrong(card: &mut VscCard) -> Vec<u8> {
         let mut response = Vec::new();
         card.transmit(b"\x00\x20\x00\x01\x08999999\xFF\xFF", &mut response);
@@ -336,27 +359,15 @@ mod tests {
 
     #[test]
     fn a_pin_try_is_saved_before_the_answer() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("card.vsc");
-        image::save(&path, &vsc_core::sample::card().into_state(), &master()).unwrap();
+        let (_dir, path) = sample_image();
         let mut card = VscCard::open(&path, master(), Saving::Image).unwrap();
         assert_eq!(verify_wrong(&mut card), [0x63, 0xC2]);
-        let on_disk = image::load(&path, &master()).unwrap();
-        assert_eq!(
-            on_disk
-                .passwords
-                .get(vsc_core::security::PasswordRef::UserPin)
-                .unwrap()
-                .tries_left,
-            2
-        );
+        assert_eq!(user_pin_tries_on_disk(&path), 2);
     }
 
     #[test]
     fn read_only_cards_change_in_memory_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("card.vsc");
-        image::save(&path, &vsc_core::sample::card().into_state(), &master()).unwrap();
+        let (_dir, path) = sample_image();
         let before = std::fs::read(&path).unwrap();
         let mut card = VscCard::open(&path, master(), Saving::ReadOnly).unwrap();
         assert_eq!(verify_wrong(&mut card), [0x63, 0xC2]);
@@ -365,9 +376,7 @@ mod tests {
 
     #[test]
     fn fresh_cards_are_their_image_again_at_every_power_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("card.vsc");
-        image::save(&path, &vsc_core::sample::card().into_state(), &master()).unwrap();
+        let (_dir, path) = sample_image();
         let before = std::fs::read(&path).unwrap();
         let mut card = VscCard::open(&path, master(), Saving::Fresh).unwrap();
         assert_eq!(verify_wrong(&mut card), [0x63, 0xC2]);
@@ -388,9 +397,7 @@ mod tests {
 
     #[test]
     fn an_image_is_served_once_and_its_stale_temporary_files_go() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("card.vsc");
-        image::save(&path, &vsc_core::sample::card().into_state(), &master()).unwrap();
+        let (dir, path) = sample_image();
         let stale = [".card.vsc.0123456789abcdef.tmp", ".card.vsc.1.0.tmp"];
         for name in stale {
             std::fs::write(dir.path().join(name), b"left by a kill").unwrap();
@@ -421,20 +428,14 @@ mod tests {
 
     #[test]
     fn a_failed_save_undoes_the_change_and_answers_6581() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("card.vsc");
-        image::save(&path, &vsc_core::sample::card().into_state(), &master()).unwrap();
+        let (dir, path) = sample_image();
         let mut card = VscCard::open(&path, master(), Saving::Image).unwrap();
         // The folder disappears: the next save cannot happen.
         let moved = dir.path().with_extension("moved");
         std::fs::rename(dir.path(), &moved).unwrap();
         assert_eq!(verify_wrong(&mut card), [0x65, 0x81]);
         assert_eq!(
-            card.state()
-                .passwords
-                .get(vsc_core::security::PasswordRef::UserPin)
-                .unwrap()
-                .tries_left,
+            user_pin_tries(card.state()),
             3,
             "the try did not last, so it did not count"
         );
@@ -445,9 +446,7 @@ mod tests {
     fn a_right_pin_whose_try_cannot_be_saved_unlocks_nothing() {
         // Issue 9, defect 1: with the image unsavable, a right PIN answered 9000 and unlocked
         // the private data while wrong ones were rolled back uncounted (an unlimited oracle).
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("card.vsc");
-        image::save(&path, &vsc_core::sample::card().into_state(), &master()).unwrap();
+        let (dir, path) = sample_image();
         let mut card = VscCard::open(&path, master(), Saving::Image).unwrap();
         let moved = dir.path().with_extension("moved");
         std::fs::rename(dir.path(), &moved).unwrap();
@@ -461,23 +460,13 @@ mod tests {
         assert_eq!(response, [0x69, 0x82], "nothing unlocked");
         assert_eq!(verify_wrong(&mut card), [0x65, 0x81], "a wrong PIN");
         std::fs::rename(&moved, dir.path()).unwrap();
-        let on_disk = image::load(&path, &master()).unwrap();
-        assert_eq!(
-            on_disk
-                .passwords
-                .get(vsc_core::security::PasswordRef::UserPin)
-                .unwrap()
-                .tries_left,
-            3
-        );
+        assert_eq!(user_pin_tries_on_disk(&path), 3);
     }
 
     #[test]
     fn an_older_copy_of_the_image_is_refused_and_a_pin_try_is_not_undone() {
         // Issue 9, rollback: copying back an older image restored its PIN tries.
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("card.vsc");
-        image::save(&path, &vsc_core::sample::card().into_state(), &master()).unwrap();
+        let (_dir, path) = sample_image();
         let old = std::fs::read(&path).unwrap();
         let mut card = VscCard::open(&path, master(), Saving::Image).unwrap();
         assert_eq!(verify_wrong(&mut card), [0x63, 0xC2]);

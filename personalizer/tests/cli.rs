@@ -3,39 +3,16 @@
 //! parsed back, signed transcripts, replay's input rules.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_vsc-personalizer");
-
-fn run(args: &[&str], dir: &Path) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .env_remove("VSC_STORE")
-        .env_remove("VSC_KEY_FILE")
-        .env_remove("VSC_TRUSTED_KEY")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn profiles(file: &str) -> String {
-    format!("{}/profiles/{file}", env!("CARGO_MANIFEST_DIR"))
-}
+use common::{init_issuer_key, prepare_demo, profile_arg, run, stderr, stdout};
 
 /// The first `count` demo records in `dir/records.csv`.
 fn records(dir: &Path, count: usize) -> Vec<String> {
-    let text = std::fs::read_to_string(profiles("demo-records.csv")).unwrap();
+    let text = std::fs::read_to_string(profile_arg("demo-records.csv")).unwrap();
     let lines: Vec<&str> = text.lines().take(count + 1).collect();
     std::fs::write(dir.join("records.csv"), lines.join("\n") + "\n").unwrap();
     lines[1..]
@@ -48,11 +25,7 @@ fn records(dir: &Path, count: usize) -> Vec<String> {
 fn prepared(count: usize) -> (tempfile::TempDir, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let uids = records(dir.path(), count);
-    assert!(
-        run(&["keys", "init", "--out", "issuer.key"], dir.path())
-            .status
-            .success()
-    );
+    init_issuer_key(dir.path());
     let public = run(
         &[
             "keys",
@@ -65,20 +38,7 @@ fn prepared(count: usize) -> (tempfile::TempDir, Vec<String>) {
         dir.path(),
     );
     assert!(public.status.success(), "{}", stderr(&public));
-    let profile = profiles("demo.toml");
-    let output = run(
-        &[
-            "prepare",
-            "--profile",
-            &profile,
-            "--records",
-            "records.csv",
-            "--key-file",
-            "issuer.key",
-            "--no-pin-mailer",
-        ],
-        dir.path(),
-    );
+    let output = prepare_demo(dir.path(), &[]).output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     (dir, uids)
 }
@@ -134,7 +94,7 @@ fn exit_statuses_are_distinct_and_documented() {
     );
     assert_eq!(run(&["export"], dir.path()).status.code(), Some(2));
     // Arguments that parse but cannot work together: usage too.
-    let profile = profiles("demo.toml");
+    let profile = profile_arg("demo.toml");
     let no_mailer = run(
         &[
             "prepare",
@@ -161,12 +121,8 @@ fn exit_statuses_are_distinct_and_documented() {
 #[test]
 fn prepare_reports_bad_records_and_exits_3() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(
-        run(&["keys", "init", "--out", "issuer.key"], dir.path())
-            .status
-            .success()
-    );
-    let records = std::fs::read_to_string(profiles("demo-records.csv")).unwrap();
+    init_issuer_key(dir.path());
+    let records = std::fs::read_to_string(profile_arg("demo-records.csv")).unwrap();
     let mut lines: Vec<String> = records.lines().take(4).map(str::to_string).collect();
     let header: Vec<&str> = lines[0].split(',').collect();
     let pin = header.iter().position(|h| *h == "pin").unwrap();
@@ -174,20 +130,7 @@ fn prepare_reports_bad_records_and_exits_3() {
     fields[pin] = "12".into();
     lines[3] = fields.join(",");
     std::fs::write(dir.path().join("records.csv"), lines.join("\n") + "\n").unwrap();
-    let profile = profiles("demo.toml");
-    let output = run(
-        &[
-            "prepare",
-            "--profile",
-            &profile,
-            "--records",
-            "records.csv",
-            "--key-file",
-            "issuer.key",
-            "--no-pin-mailer",
-        ],
-        dir.path(),
-    );
+    let output = prepare_demo(dir.path(), &[]).output().unwrap();
     assert_eq!(output.status.code(), Some(3), "{output:?}");
     let stderr = stderr(&output);
     assert!(
@@ -206,13 +149,9 @@ fn prepare_reports_bad_records_and_exits_3() {
 #[test]
 fn a_prepare_that_stores_nothing_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(
-        run(&["keys", "init", "--out", "issuer.key"], dir.path())
-            .status
-            .success()
-    );
+    init_issuer_key(dir.path());
     let identity = age::x25519::Identity::generate().to_public().to_string();
-    let profile = profiles("demo.toml");
+    let profile = profile_arg("demo.toml");
     std::fs::write(
         dir.path().join("bad.csv"),
         "uid,nothing\n0102030405060708,x\n",
@@ -362,7 +301,7 @@ fn output_files_are_never_truncated_or_overwritten_unasked() {
         vec![
             "blank",
             "--profile",
-            &profiles("demo.toml"),
+            &profile_arg("demo.toml"),
             "--uid",
             uid,
             "--key-file",
@@ -457,17 +396,13 @@ fn uids_are_accepted_with_spaces() {
 fn json_output_parses_back() {
     let dir = tempfile::tempdir().unwrap();
     records(dir.path(), 3);
-    assert!(
-        run(&["keys", "init", "--out", "issuer.key"], dir.path())
-            .status
-            .success()
-    );
+    init_issuer_key(dir.path());
     let identity = age::x25519::Identity::generate().to_public().to_string();
     let output = run(
         &[
             "prepare",
             "--profile",
-            &profiles("demo.toml"),
+            &profile_arg("demo.toml"),
             "--records",
             "records.csv",
             "--key-file",
@@ -501,7 +436,7 @@ fn a_locked_store_is_waited_for_named_and_given_up_on() {
     let (dir, _) = prepared(1);
     let holder = rusqlite::Connection::open(dir.path().join("vsc.db")).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let text = std::fs::read_to_string(profiles("demo-records.csv")).unwrap();
+    let text = std::fs::read_to_string(profile_arg("demo-records.csv")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     std::fs::write(
         dir.path().join("more.csv"),
@@ -513,7 +448,7 @@ fn a_locked_store_is_waited_for_named_and_given_up_on() {
         &[
             "prepare",
             "--profile",
-            &profiles("demo.toml"),
+            &profile_arg("demo.toml"),
             "--records",
             "more.csv",
             "--key-file",
@@ -691,28 +626,11 @@ fn completions_and_man_pages_come_from_the_definitions() {
 fn quiet_and_verbose_set_what_goes_to_standard_error() {
     let dir = tempfile::tempdir().unwrap();
     records(dir.path(), 1);
-    assert!(
-        run(&["keys", "init", "--out", "issuer.key"], dir.path())
-            .status
-            .success()
-    );
-    let profile = profiles("demo.toml");
+    init_issuer_key(dir.path());
     let prepare = |extra: &[&str], store: &str| {
-        let mut args = vec![
-            "prepare",
-            "--profile",
-            &profile,
-            "--records",
-            "records.csv",
-            "--key-file",
-            "issuer.key",
-            "--no-pin-mailer",
-            "--plain",
-            "--store",
-            store,
-        ];
+        let mut args = vec!["--plain", "--store", store];
         args.extend_from_slice(extra);
-        run(&args, dir.path())
+        prepare_demo(dir.path(), &args).output().unwrap()
     };
     let normal = prepare(&[], "a.db");
     assert!(

@@ -2,74 +2,48 @@
 //! and rates that fit 80 columns, at the interval `VSC_PROGRESS_EVERY` gives, none when quiet.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_vsc-personalizer");
+use common::{init_issuer_key, personalizer, prepare_demo, profile_arg, stderr};
 
-fn run(args: &[&str], dir: &Path, every: Option<&str>) -> Output {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .current_dir(dir)
-        .env_remove("VSC_STORE")
-        .env_remove("VSC_KEY_FILE")
-        .env_remove("VSC_TRUSTED_KEY")
-        .env_remove("RUST_LOG")
-        .env_remove("VSC_PROGRESS_EVERY");
+/// Runs `command` with progress lines every `every` seconds (`VSC_PROGRESS_EVERY`), or at the
+/// binary's default interval.
+fn with_progress(mut command: Command, every: Option<&str>) -> Output {
+    command.env_remove("VSC_PROGRESS_EVERY");
     if let Some(every) = every {
         command.env("VSC_PROGRESS_EVERY", every);
     }
     command.output().unwrap()
 }
 
-fn profile() -> String {
-    format!("{}/profiles/demo.toml", env!("CARGO_MANIFEST_DIR"))
-}
-
 /// A key and 1,200 synthetic holders in `dir`.
 fn setup(dir: &Path) {
-    let key = run(&["keys", "init", "--out", "issuer.key"], dir, None);
-    assert!(key.status.success());
-    let sample = run(
+    init_issuer_key(dir);
+    let profile = profile_arg("demo.toml");
+    let sample = personalizer(
         &[
             "records",
             "sample",
             "--profile",
-            &profile(),
+            &profile,
             "--count",
             "1200",
             "--out",
             "records.csv",
         ],
         dir,
-        None,
     );
-    assert!(
-        sample.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sample.stderr)
-    );
+    let sample = with_progress(sample, None);
+    assert!(sample.status.success(), "{}", stderr(&sample));
 }
 
 fn prepare(dir: &Path, store: &str, extra: &[&str], every: Option<&str>) -> Output {
-    let profile = profile();
-    let mut args = vec![
-        "prepare",
-        "--profile",
-        &profile,
-        "--records",
-        "records.csv",
-        "--key-file",
-        "issuer.key",
-        "--no-pin-mailer",
-        "--store",
-        store,
-        "--batch",
-        "100",
-    ];
+    let mut args = vec!["--store", store, "--batch", "100"];
     args.extend_from_slice(extra);
-    run(&args, dir, every)
+    with_progress(prepare_demo(dir, &args), every)
 }
 
 /// The plain progress lines of `stderr`: `prepare: N of 1200, …/s, … s`.

@@ -26,4 +26,7 @@ pub mod tlv;
 pub mod transcript;
 pub mod uid;
 
+#[cfg(test)]
+mod test_support;
+
 pub use uid::Uid;

@@ -52,6 +52,31 @@ impl GnupgHome {
         run_command(command, stdin, timeout)
     }
 
+    /// Runs `gpg --batch` with `args` for an operation with a card key (signing, decrypting),
+    /// the card's `pin` given through the loopback pinentry.
+    pub fn gpg_with_pin(&self, pin: &str, args: &[&str], timeout: Duration) -> Result<ToolOutput> {
+        let mut all = vec![
+            "--batch",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            pin,
+        ];
+        all.extend_from_slice(args);
+        self.gpg(&all, "", timeout)
+    }
+
+    /// Runs `gpg --batch --verify` of `files`: a signed file, or a detached signature and its
+    /// data. gpg names the signer on its standard error (`Good signature from "…"`).
+    pub fn verify(&self, files: &[&Path], timeout: Duration) -> Result<ToolOutput> {
+        let mut command = Command::new("gpg");
+        command
+            .env("GNUPGHOME", self.path())
+            .args(["--batch", "--verify"])
+            .args(files);
+        run_command(command, "", timeout)
+    }
+
     /// Runs `gpg-connect-agent` with `commands` (e.g. `SCD SERIALNO`).
     pub fn agent(&self, commands: &[&str], timeout: Duration) -> Result<ToolOutput> {
         let mut command = Command::new("gpg-connect-agent");

@@ -7,9 +7,12 @@
 //! - [`CardSide`]: cards served in process through `vsc-emulator`'s library API; [`TableCard`],
 //!   a tiny card answering by a table, for protocol tests.
 //! - PC/SC and tool helpers: [`wait_for_card`], [`wait_for_empty_reader`], [`transmit`],
-//!   [`atr`], [`run_tool`] (opensc-tool, scriptor), [`vicc_command`], and [`workspace_binary`]
-//!   to run the workspace's own binaries; [`GnupgHome`], a throwaway GnuPG home whose
-//!   gpg-agent and scdaemon end with it.
+//!   [`transmit_hex`], [`atr`], [`run_tool`] (opensc-tool, scriptor), [`vicc_command`], and
+//!   [`workspace_binary`] to run the workspace's own binaries.
+//! - The stock clients of the card applications: [`ServedCard`] (an image served by the
+//!   `vsc-emulator` binary, for them to find), [`GnupgHome`], a throwaway GnuPG home whose
+//!   gpg-agent and scdaemon end with it, [`Pkcs11Slot`] (OpenSC's PKCS#11 module through
+//!   pkcs11-tool), and [`check_sha256_signature`] (openssl verifies what the card signed).
 //! - [`StationHost`]: a private network, mount and pid namespace with its own pcscd, for tests
 //!   of several station machines; [`TestDatabase`]: a PostgreSQL database of one test.
 //! - For the status-word sweep and the fuzzers: [`catalogue`], a card in every life cycle state
@@ -23,9 +26,12 @@ mod gnupg;
 mod host;
 mod machine;
 mod pcsc_client;
+mod pkcs11;
 mod postgres;
 mod process;
 pub mod secrets;
+mod served;
+mod signatures;
 mod table_card;
 mod tools;
 mod vicc;
@@ -36,9 +42,12 @@ pub use error::HarnessError;
 pub use gnupg::GnupgHome;
 pub use host::StationHost;
 pub use machine::{LOCK_FILE, Machine, Pcscd, Readers};
-pub use pcsc_client::{atr, transmit, wait_for_card, wait_for_empty_reader};
+pub use pcsc_client::{atr, transmit, transmit_hex, wait_for_card, wait_for_empty_reader};
+pub use pkcs11::{OPENSC_PKCS11, Pkcs11Object, Pkcs11Slot};
 pub use postgres::{TestDatabase, postgres_admin};
 pub use process::Process;
+pub use served::{SLOT_0_READER, ServedCard, serve_image};
+pub use signatures::{KeyForm, check_sha256_signature};
 pub use table_card::{CardEvent, CardLog, TableCard};
 pub use tools::{ToolOutput, run_command, run_tool};
 pub use vicc::vicc_command;

@@ -1,4 +1,5 @@
-//! PC/SC client helpers on the `pcsc` crate: wait for a card, transmit, read the ATR.
+//! PC/SC client helpers on the `pcsc` crate: wait for a card, transmit (bytes or hex), read the
+//! ATR.
 
 use std::ffi::CString;
 use std::time::{Duration, Instant};
@@ -51,6 +52,16 @@ pub fn transmit(card: &Card, command: &[u8]) -> Result<Vec<u8>> {
     card.transmit(command, &mut buffer)
         .map(<[u8]>::to_vec)
         .map_err(HarnessError::pcsc("transmitting an APDU"))
+}
+
+/// Sends the command written in hex (`"00A4040006D27600012401"`) and returns the whole response
+/// in upper-case hex (`"9000"`): the form transcripts and tests read.
+pub fn transmit_hex(card: &Card, command: &str) -> Result<String> {
+    let command = hex::decode(command).map_err(|cause| HarnessError::Failed {
+        what: format!("reading the APDU {command:?} as hex"),
+        detail: cause.to_string(),
+    })?;
+    transmit(card, &command).map(hex::encode_upper)
 }
 
 /// The card's ATR, as pcscd reports it.

@@ -4,14 +4,11 @@
 //! image holds both the VSC file system and OpenPGP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
-use vsc_core::issuer::IssuerKeyFile;
 use vsc_tests::{
-    GnupgHome, Machine, Pcscd, Process, Readers, ToolOutput, run_tool, transmit, wait_for_card,
-    workspace_binary,
+    GnupgHome, KeyForm, Machine, Pkcs11Object, Pkcs11Slot, SLOT_0_READER, ServedCard, ToolOutput,
+    check_sha256_signature, run_tool, transmit_hex, wait_for_card,
 };
 
 const CARD_TIMEOUT: Duration = Duration::from_secs(15);
@@ -24,69 +21,43 @@ const UID: [u8; 8] = [0x56, 0x53, 0x43, 0x44, 0x00, 0x00, 0x20, 0x01];
 
 /// A served OpenPGP token: pcscd, the emulator, and a GnuPG home.
 struct Token<'m> {
-    machine: &'m Machine,
-    _pcscd: Pcscd<'m>,
-    emulator: Option<Process>,
-    image: PathBuf,
-    key_file: PathBuf,
+    served: ServedCard<'m>,
     gnupg: GnupgHome,
 }
 
 impl<'m> Token<'m> {
     /// `card` saved as an image and served in slot 0.
     fn serve(machine: &'m Machine, name: &str, card: vsc_core::card::Card) -> Token<'m> {
-        let pcscd = machine.start_pcscd(&Readers::system()).unwrap();
-        let folder = machine.scratch().join(name);
-        std::fs::create_dir_all(&folder).unwrap();
-        let key_file = folder.join("issuer.key");
-        let key = IssuerKeyFile::create_new(&key_file).unwrap();
-        let image = folder.join("token.vsc");
-        vsc_core::image::save(&image, &card.into_state(), key.master_key()).unwrap();
+        let served = ServedCard::start(machine, name, card, CARD_TIMEOUT).unwrap();
         let gnupg = GnupgHome::new(machine.scratch()).unwrap();
-        let mut token = Token {
-            machine,
-            _pcscd: pcscd,
-            emulator: None,
-            image,
-            key_file,
-            gnupg,
-        };
-        token.start();
-        token
-    }
-
-    fn start(&mut self) {
-        let mut command = Command::new(workspace_binary("vsc-emulator", "vsc-emulator").unwrap());
-        command
-            .arg("serve")
-            .arg(&self.image)
-            .arg("--key-file")
-            .arg(&self.key_file);
-        self.emulator =
-            Some(Process::spawn("vsc-emulator", &command, self.machine.scratch()).unwrap());
-        drop(wait_for_card("Virtual PCD 00 00", CARD_TIMEOUT).unwrap());
+        Token { served, gnupg }
     }
 
     fn gpg(&self, args: &[&str], stdin: &str) -> ToolOutput {
         self.gnupg.gpg(args, stdin, TOOL_TIMEOUT).unwrap()
     }
-
-    fn emulator_log(&self) -> String {
-        self.emulator
-            .as_ref()
-            .map(Process::output)
-            .unwrap_or_default()
-    }
 }
 
 impl Drop for Token<'_> {
     fn drop(&mut self) {
+        // scdaemon lets go of the reader before pcscd and the emulator stop.
         self.gnupg.stop_daemons();
     }
 }
 
 fn token_card() -> vsc_core::card::Card {
     vsc_core::sample::openpgp_token(UID)
+}
+
+/// `opensc-tool --name` on reader 0: the card as OpenSC names it.
+fn opensc_card_name() -> ToolOutput {
+    run_tool(
+        "opensc-tool",
+        &["--reader", "0", "--name"],
+        "",
+        TOOL_TIMEOUT,
+    )
+    .unwrap()
 }
 
 #[track_caller]
@@ -202,13 +173,9 @@ fn sign_verify_encrypt_decrypt(token: &Token<'_>, pin: &str) {
     let message = folder.join("message.txt");
     std::fs::write(&message, "Hello from the VSC\n").unwrap();
     let signed = folder.join("message.txt.asc");
-    let signing = token.gpg(
+    let signing = token.gnupg.gpg_with_pin(
+        pin,
         &[
-            "--batch",
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase",
-            pin,
             "--local-user",
             "erika@example.org",
             "--armor",
@@ -217,10 +184,10 @@ fn sign_verify_encrypt_decrypt(token: &Token<'_>, pin: &str) {
             "--sign",
             message.to_str().unwrap(),
         ],
-        "",
+        TOOL_TIMEOUT,
     );
-    succeeded(&signing);
-    let verify = token.gpg(&["--batch", "--verify", signed.to_str().unwrap()], "");
+    succeeded(&signing.unwrap());
+    let verify = token.gnupg.verify(&[&signed], TOOL_TIMEOUT).unwrap();
     assert!(verify.status.success(), "{verify:#?}");
     assert!(
         verify
@@ -246,18 +213,14 @@ fn sign_verify_encrypt_decrypt(token: &Token<'_>, pin: &str) {
         "",
     );
     succeeded(&encrypt);
-    let decrypt = token.gpg(
-        &[
-            "--batch",
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase",
+    let decrypt = token
+        .gnupg
+        .gpg_with_pin(
             pin,
-            "--decrypt",
-            encrypted.to_str().unwrap(),
-        ],
-        "",
-    );
+            &["--decrypt", encrypted.to_str().unwrap()],
+            TOOL_TIMEOUT,
+        )
+        .unwrap();
     assert_eq!(succeeded(&decrypt), "Hello from the VSC\n", "{decrypt:#?}");
 }
 
@@ -363,13 +326,7 @@ fn opensc_names_the_card_lists_its_objects_and_signs_through_pkcs11() {
     generate_keys(&token, "123456");
     // OpenSC and scdaemon share the reader; scdaemon lets go when it ends.
     token.gnupg.stop_daemons();
-    let name = run_tool(
-        "opensc-tool",
-        &["--reader", "0", "--name"],
-        "",
-        TOOL_TIMEOUT,
-    )
-    .unwrap();
+    let name = opensc_card_name();
     assert_eq!(succeeded(&name), "OpenPGP card v3.4 (FF56 00002001)\n");
     let info = run_tool(
         "openpgp-tool",
@@ -416,89 +373,16 @@ fn opensc_names_the_card_lists_its_objects_and_signs_through_pkcs11() {
     let signature = folder.join("data.sig");
     let public = folder.join("public.der");
     // OpenSC puts the signature key, guarded by "User PIN (sig)", in the second slot.
-    let sign = run_tool(
-        "pkcs11-tool",
-        &[
-            "--module",
-            PKCS11,
-            "--slot-index",
-            "1",
-            "--login",
-            "--pin",
-            "123456",
-            "--sign",
-            "--mechanism",
-            "SHA256-RSA-PKCS",
-            "--id",
-            "01",
-            "--input-file",
-            data.to_str().unwrap(),
-            "--output-file",
-            signature.to_str().unwrap(),
-        ],
-        "",
-        TOOL_TIMEOUT,
-    )
-    .unwrap();
+    let slot = Pkcs11Slot::at_index(1);
+    let sign = slot
+        .sign_sha256_rsa("01", Some("123456"), &data, &signature, TOOL_TIMEOUT)
+        .unwrap();
     succeeded(&sign);
-    let read = run_tool(
-        "pkcs11-tool",
-        &[
-            "--module",
-            PKCS11,
-            "--slot-index",
-            "1",
-            "--read-object",
-            "--type",
-            "pubkey",
-            "--id",
-            "01",
-            "--output-file",
-            public.to_str().unwrap(),
-        ],
-        "",
-        TOOL_TIMEOUT,
-    )
-    .unwrap();
+    let read = slot
+        .read_object(Pkcs11Object::PublicKey, "01", &public, TOOL_TIMEOUT)
+        .unwrap();
     succeeded(&read);
-    let verify = run_tool(
-        "openssl",
-        &[
-            "dgst",
-            "-sha256",
-            "-keyform",
-            "DER",
-            "-verify",
-            public.to_str().unwrap(),
-            "-signature",
-            signature.to_str().unwrap(),
-            data.to_str().unwrap(),
-        ],
-        "",
-        TOOL_TIMEOUT,
-    )
-    .unwrap();
-    assert_eq!(succeeded(&verify), "Verified OK\n");
-    // A signature of other data does not verify: the check can fail.
-    std::fs::write(&data, "something else\n").unwrap();
-    let verify = run_tool(
-        "openssl",
-        &[
-            "dgst",
-            "-sha256",
-            "-keyform",
-            "DER",
-            "-verify",
-            public.to_str().unwrap(),
-            "-signature",
-            signature.to_str().unwrap(),
-            data.to_str().unwrap(),
-        ],
-        "",
-        TOOL_TIMEOUT,
-    )
-    .unwrap();
-    assert!(!verify.status.success(), "{verify:#?}");
+    check_sha256_signature(&public, KeyForm::Der, &signature, &data, TOOL_TIMEOUT).unwrap();
 }
 
 #[test]
@@ -510,17 +394,10 @@ fn a_vsc_with_its_file_system_and_openpgp_answers_both() {
     assert!(text.contains("Serial number ....: 00000001"), "{text}");
     assert!(text.contains("PIN retry counter : 3 0 3"), "{text}");
     token.gnupg.stop_daemons();
-    let name = run_tool(
-        "opensc-tool",
-        &["--reader", "0", "--name"],
-        "",
-        TOOL_TIMEOUT,
-    )
-    .unwrap();
+    let name = opensc_card_name();
     assert_eq!(succeeded(&name), "OpenPGP card v3.4 (FF56 00000001)\n");
-    let card = wait_for_card("Virtual PCD 00 00", CARD_TIMEOUT).unwrap();
-    let send =
-        |apdu: &str| hex::encode_upper(transmit(&card, &hex::decode(apdu).unwrap()).unwrap());
+    let card = wait_for_card(SLOT_0_READER, CARD_TIMEOUT).unwrap();
+    let send = |apdu: &str| transmit_hex(&card, apdu).unwrap();
     assert_eq!(
         send("00A4040C06F05653430001"),
         "9000",
@@ -540,7 +417,5 @@ fn a_vsc_with_its_file_system_and_openpgp_answers_both() {
     );
     assert_eq!(send("00200001"), "63C3", "the VSC's user PIN");
     drop(card);
-    assert!(!token.emulator_log().contains("panicked"));
+    assert!(!token.served.emulator_log().contains("panicked"));
 }
-
-const PKCS11: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";

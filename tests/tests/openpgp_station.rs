@@ -10,12 +10,12 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use vsc_tests::{
-    GnupgHome, Machine, Process, Readers, TestDatabase, run_tool, transmit, wait_for_card,
+    GnupgHome, KeyForm, Machine, Pkcs11Slot, Process, Readers, SLOT_0_READER, TestDatabase,
+    check_sha256_signature, run_tool, serve_image, transmit_hex, wait_for_card,
 };
 
 const CARD_TIMEOUT: Duration = Duration::from_secs(15);
 const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
-const PKCS11: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
 
 fn profiles() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../personalizer/profiles")
@@ -171,15 +171,7 @@ impl Bureau {
     }
 
     fn serve(&self, machine: &Machine, image: &Path) -> Process {
-        let mut command = binary("vsc-emulator");
-        command
-            .arg("serve")
-            .arg(image)
-            .arg("--key-file")
-            .arg(&self.key_file);
-        let process = Process::spawn("vsc-emulator", &command, machine.scratch()).unwrap();
-        drop(wait_for_card("Virtual PCD 00 00", CARD_TIMEOUT).unwrap());
-        process
+        serve_image(image, &self.key_file, machine.scratch(), CARD_TIMEOUT).unwrap()
     }
 
     /// `station --once` on reader 0: its exit code and its whole output.
@@ -224,7 +216,7 @@ impl Bureau {
 }
 
 fn send(card: &pcsc::Card, apdu: &str) -> String {
-    hex::encode_upper(transmit(card, &hex::decode(apdu).unwrap()).unwrap())
+    transmit_hex(card, apdu).unwrap()
 }
 
 fn verify(reference: &str, pin: &str) -> String {
@@ -328,13 +320,9 @@ fn the_station_personalizes_a_factory_fresh_token_that_gnupg_then_uses() {
     std::fs::write(&message, "Signed by a personalized token\n").unwrap();
     let signature = gnupg.file("message.txt.sig");
     let sign = gnupg
-        .gpg(
+        .gpg_with_pin(
+            &pins.pw1,
             &[
-                "--batch",
-                "--pinentry-mode",
-                "loopback",
-                "--passphrase",
-                &pins.pw1,
                 "--local-user",
                 "zoe.hartmann@example.org",
                 "--output",
@@ -342,25 +330,11 @@ fn the_station_personalizes_a_factory_fresh_token_that_gnupg_then_uses() {
                 "--detach-sign",
                 message.to_str().unwrap(),
             ],
-            "",
             TOOL_TIMEOUT,
         )
         .unwrap();
     assert!(sign.status.success(), "{sign:#?}");
-    let check = |data: &Path| {
-        gnupg
-            .gpg(
-                &[
-                    "--batch",
-                    "--verify",
-                    signature.to_str().unwrap(),
-                    data.to_str().unwrap(),
-                ],
-                "",
-                TOOL_TIMEOUT,
-            )
-            .unwrap()
-    };
+    let check = |data: &Path| gnupg.verify(&[&signature, data], TOOL_TIMEOUT).unwrap();
     let verified = check(&message);
     assert!(verified.status.success(), "{verified:#?}");
     assert!(
@@ -375,7 +349,7 @@ fn the_station_personalizes_a_factory_fresh_token_that_gnupg_then_uses() {
     gnupg.stop_daemons();
 
     // The mailer's PW1, PW3 and resetting code work; the factory defaults no longer do.
-    let card = wait_for_card("Virtual PCD 00 00", CARD_TIMEOUT).unwrap();
+    let card = wait_for_card(SLOT_0_READER, CARD_TIMEOUT).unwrap();
     assert_eq!(send(&card, "00A4040006D27600012401"), "9000");
     assert_eq!(send(&card, &verify("82", "123456")), "6982");
     assert_eq!(send(&card, &verify("82", &pins.pw1)), "9000");
@@ -409,7 +383,7 @@ fn a_token_whose_admin_pin_is_not_the_default_is_refused_before_anything_is_writ
     let mut emulator = bureau.serve(&machine, &token);
     {
         // Someone changed the admin PIN of the token before it reached the station.
-        let card = wait_for_card("Virtual PCD 00 00", CARD_TIMEOUT).unwrap();
+        let card = wait_for_card(SLOT_0_READER, CARD_TIMEOUT).unwrap();
         assert_eq!(send(&card, "00A4040006D27600012401"), "9000");
         let change = format!(
             "00240083 10 {}{}",
@@ -426,7 +400,7 @@ fn a_token_whose_admin_pin_is_not_the_default_is_refused_before_anything_is_writ
         "{output}"
     );
     assert!(output.contains("nothing was written"), "{output}");
-    let card = wait_for_card("Virtual PCD 00 00", CARD_TIMEOUT).unwrap();
+    let card = wait_for_card(SLOT_0_READER, CARD_TIMEOUT).unwrap();
     assert_eq!(send(&card, "00A4040006D27600012401"), "9000");
     assert_eq!(send(&card, "00CA005B00"), "9000", "no name written");
     assert_eq!(
@@ -440,7 +414,7 @@ fn a_token_whose_admin_pin_is_not_the_default_is_refused_before_anything_is_writ
     let (code, output) = bureau.station();
     assert_eq!(code, Some(3), "{output}");
     assert!(output.contains("has 2 of 3 tries left"), "{output}");
-    let card = wait_for_card("Virtual PCD 00 00", CARD_TIMEOUT).unwrap();
+    let card = wait_for_card(SLOT_0_READER, CARD_TIMEOUT).unwrap();
     assert_eq!(send(&card, "00A4040006D27600012401"), "9000");
     assert_eq!(send(&card, "00200083"), "63C2", "no try spent");
     drop(card);
@@ -533,76 +507,23 @@ fn opensc_pkcs11_signs_with_the_signature_key_of_a_personalized_rsa_token() {
     let data = scratch.join("data.txt");
     std::fs::write(&data, "signed through PKCS#11\n").unwrap();
     let signature = scratch.join("data.sig");
-    let sign = run_tool(
-        "pkcs11-tool",
-        &[
-            "--module",
-            PKCS11,
-            "--slot-index",
-            "1",
-            "--login",
-            "--pin",
-            &pins.pw1,
-            "--sign",
-            "--mechanism",
-            "SHA256-RSA-PKCS",
-            "--id",
-            "01",
-            "--input-file",
-            data.to_str().unwrap(),
-            "--output-file",
-            signature.to_str().unwrap(),
-        ],
-        "",
-        TOOL_TIMEOUT,
-    )
-    .unwrap();
+    let slot = Pkcs11Slot::at_index(1);
+    let sign = slot
+        .sign_sha256_rsa("01", Some(&pins.pw1), &data, &signature, TOOL_TIMEOUT)
+        .unwrap();
     assert!(sign.status.success(), "{sign:#?}");
-    let verify = |data: &Path| {
-        run_tool(
-            "openssl",
-            &[
-                "dgst",
-                "-sha256",
-                "-verify",
-                signature_pem.to_str().unwrap(),
-                "-signature",
-                signature.to_str().unwrap(),
-                data.to_str().unwrap(),
-            ],
-            "",
-            TOOL_TIMEOUT,
-        )
-        .unwrap()
-    };
-    assert_eq!(verify(&data).stdout, "Verified OK\n");
-    std::fs::write(&data, "something else\n").unwrap();
-    assert!(!verify(&data).status.success());
-    // The factory PW1 does not log in.
-    let refused = run_tool(
-        "pkcs11-tool",
-        &[
-            "--module",
-            PKCS11,
-            "--slot-index",
-            "1",
-            "--login",
-            "--pin",
-            "123456",
-            "--sign",
-            "--mechanism",
-            "SHA256-RSA-PKCS",
-            "--id",
-            "01",
-            "--input-file",
-            data.to_str().unwrap(),
-            "--output-file",
-            signature.to_str().unwrap(),
-        ],
-        "",
+    check_sha256_signature(
+        &signature_pem,
+        KeyForm::Pem,
+        &signature,
+        &data,
         TOOL_TIMEOUT,
     )
     .unwrap();
+    // The factory PW1 does not log in.
+    let refused = slot
+        .sign_sha256_rsa("01", Some("123456"), &data, &signature, TOOL_TIMEOUT)
+        .unwrap();
     assert!(!refused.status.success(), "{refused:#?}");
     emulator.stop().unwrap();
 }
@@ -632,7 +553,7 @@ fn the_station_personalizes_a_token_from_a_postgresql_store() {
         output.contains("1 personalized, 0 failed, 0 refused"),
         "{output}"
     );
-    let card = wait_for_card("Virtual PCD 00 00", CARD_TIMEOUT).unwrap();
+    let card = wait_for_card(SLOT_0_READER, CARD_TIMEOUT).unwrap();
     assert_eq!(send(&card, "00A4040006D27600012401"), "9000");
     assert_eq!(
         send(&card, "00CA00C500"),

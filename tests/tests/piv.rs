@@ -9,17 +9,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use vsc_core::issuer::IssuerKeyFile;
 use vsc_tests::{
-    Machine, Pcscd, Process, Readers, ToolOutput, run_command, transmit, wait_for_card,
-    workspace_binary,
+    KeyForm, Machine, Pkcs11Object, Pkcs11Slot, SLOT_0_READER, ServedCard, ToolOutput,
+    check_sha256_signature, run_command, transmit_hex, wait_for_card,
 };
 
 const CARD_TIMEOUT: Duration = Duration::from_secs(15);
 /// Room for RSA-2048 key generation on the card on a slow machine.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(90);
-const READER: &str = "Virtual PCD 00 00";
-const PKCS11: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
 const UID: [u8; 8] = [0x56, 0x53, 0x43, 0x44, 0x00, 0x00, 0x30, 0x01];
 /// The factory management key in the text form piv-tool reads (`PIV_EXT_AUTH_KEY`).
 const DEFAULT_KEY_TEXT: &str =
@@ -27,40 +24,20 @@ const DEFAULT_KEY_TEXT: &str =
 
 /// A served PIV token: pcscd, the emulator, and a folder for the tools' files.
 struct Token<'m> {
-    _pcscd: Pcscd<'m>,
-    emulator: Process,
-    folder: PathBuf,
+    served: ServedCard<'m>,
 }
 
 impl<'m> Token<'m> {
     /// `card` saved as an image and served in slot 0.
     fn serve(machine: &'m Machine, name: &str, card: vsc_core::card::Card) -> Token<'m> {
-        let pcscd = machine.start_pcscd(&Readers::system()).unwrap();
-        let folder = machine.scratch().join(name);
-        std::fs::create_dir_all(&folder).unwrap();
-        let key_file = folder.join("issuer.key");
-        let key = IssuerKeyFile::create_new(&key_file).unwrap();
-        let image = folder.join("token.vsc");
-        vsc_core::image::save(&image, &card.into_state(), key.master_key()).unwrap();
-        let mut command = Command::new(workspace_binary("vsc-emulator", "vsc-emulator").unwrap());
-        command
-            .arg("serve")
-            .arg(&image)
-            .arg("--key-file")
-            .arg(&key_file);
-        let emulator = Process::spawn("vsc-emulator", &command, machine.scratch()).unwrap();
-        drop(wait_for_card(READER, CARD_TIMEOUT).unwrap());
-        Token {
-            _pcscd: pcscd,
-            emulator,
-            folder,
-        }
+        let served = ServedCard::start(machine, name, card, CARD_TIMEOUT).unwrap();
+        Token { served }
     }
 
     /// Runs `program` in the token's folder.
     fn run(&self, program: &str, args: &[&str], env: &[(&str, &Path)]) -> ToolOutput {
         let mut command = Command::new(program);
-        command.args(args).current_dir(&self.folder);
+        command.args(args).current_dir(self.served.folder());
         for (name, value) in env {
             command.env(name, value);
         }
@@ -69,19 +46,19 @@ impl<'m> Token<'m> {
 
     /// yubico-piv-tool on the token's reader (it looks for "Yubikey" by default).
     fn yubico(&self, args: &[&str]) -> ToolOutput {
-        let mut all = vec!["--reader", READER];
+        let mut all = vec!["--reader", SLOT_0_READER];
         all.extend_from_slice(args);
         self.run("yubico-piv-tool", &all, &[])
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.folder.join(name)
+        self.served.path(name)
     }
 }
 
 impl Drop for Token<'_> {
     fn drop(&mut self) {
-        let log = self.emulator.output();
+        let log = self.served.emulator_log();
         if !std::thread::panicking() {
             assert!(!log.contains("panicked"), "{log}");
         }
@@ -276,43 +253,23 @@ fn opensc_names_the_card_lists_its_objects_and_pkcs11_signs_with_the_9c_key() {
     }
 
     std::fs::write(token.path("data.txt"), "signed through PKCS#11 with 9C\n").unwrap();
-    let sign = token.run(
-        "pkcs11-tool",
-        &[
-            "--module",
-            PKCS11,
-            "--login",
-            "--pin",
-            "123456",
-            "--sign",
-            "--mechanism",
-            "SHA256-RSA-PKCS",
-            "--id",
-            "02",
-            "--input-file",
-            "data.txt",
-            "--output-file",
-            "data.sig",
-        ],
-        &[],
+    let slot = Pkcs11Slot::first();
+    let sign = slot.sign_sha256_rsa(
+        "02",
+        Some("123456"),
+        &token.path("data.txt"),
+        &token.path("data.sig"),
+        TOOL_TIMEOUT,
     );
-    succeeded(&sign);
+    succeeded(&sign.unwrap());
     // The certificate read back from the card, through PKCS#11, gives the public key.
-    succeeded(&token.run(
-        "pkcs11-tool",
-        &[
-            "--module",
-            PKCS11,
-            "--read-object",
-            "--type",
-            "cert",
-            "--id",
-            "02",
-            "--output-file",
-            "card.der",
-        ],
-        &[],
-    ));
+    let read = slot.read_object(
+        Pkcs11Object::Certificate,
+        "02",
+        &token.path("card.der"),
+        TOOL_TIMEOUT,
+    );
+    succeeded(&read.unwrap());
     succeeded(&token.run(
         "openssl",
         &[
@@ -320,43 +277,23 @@ fn opensc_names_the_card_lists_its_objects_and_pkcs11_signs_with_the_9c_key() {
         ],
         &[],
     ));
-    let verify = |data: &str| {
-        token.run(
-            "openssl",
-            &[
-                "dgst",
-                "-sha256",
-                "-verify",
-                "card.pub",
-                "-signature",
-                "data.sig",
-                data,
-            ],
-            &[],
-        )
-    };
-    assert_eq!(succeeded(&verify("data.txt")), "Verified OK\n");
-    std::fs::write(token.path("other.txt"), "something else\n").unwrap();
-    failed(&verify("other.txt"));
+    check_sha256_signature(
+        &token.path("card.pub"),
+        KeyForm::Pem,
+        &token.path("data.sig"),
+        &token.path("data.txt"),
+        TOOL_TIMEOUT,
+    )
+    .unwrap();
     // Without the PIN the key does not sign.
-    let unauthorized = token.run(
-        "pkcs11-tool",
-        &[
-            "--module",
-            PKCS11,
-            "--sign",
-            "--mechanism",
-            "SHA256-RSA-PKCS",
-            "--id",
-            "02",
-            "--input-file",
-            "data.txt",
-            "--output-file",
-            "none.sig",
-        ],
-        &[],
+    let unauthorized = slot.sign_sha256_rsa(
+        "02",
+        None,
+        &token.path("data.txt"),
+        &token.path("none.sig"),
+        TOOL_TIMEOUT,
     );
-    failed(&unauthorized);
+    failed(&unauthorized.unwrap());
 }
 
 #[test]
@@ -442,9 +379,8 @@ fn a_vsc_with_its_file_system_openpgp_and_piv_answers_all_three() {
     // OpenSC probes PIV before OpenPGP.
     let name = succeeded(&token.run("opensc-tool", &["--reader", "0", "--name"], &[]));
     assert_eq!(name, "Personal Identity Verification Card\n");
-    let card = wait_for_card(READER, CARD_TIMEOUT).unwrap();
-    let send =
-        |apdu: &str| hex::encode_upper(transmit(&card, &hex::decode(apdu).unwrap()).unwrap());
+    let card = wait_for_card(SLOT_0_READER, CARD_TIMEOUT).unwrap();
+    let send = |apdu: &str| transmit_hex(&card, apdu).unwrap();
     assert_eq!(
         send("00A4040C06F05653430001"),
         "9000",

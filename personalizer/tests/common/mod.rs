@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -21,6 +22,64 @@ pub fn demo_profile() -> Profile {
 
 pub fn demo_records() -> PathBuf {
     profiles_dir().join("demo-records.csv")
+}
+
+/// The committed demo file `file`, as a command-line argument.
+pub fn profile_arg(file: &str) -> String {
+    profiles_dir().join(file).to_string_lossy().into_owned()
+}
+
+/// `vsc-personalizer ARGS` run in `dir`, with none of the settings the environment could give
+/// it (store, key file, trusted key, log filter): the test's command line says everything.
+pub fn personalizer(args: &[&str], dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vsc-personalizer"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("VSC_STORE")
+        .env_remove("VSC_KEY_FILE")
+        .env_remove("VSC_TRUSTED_KEY")
+        .env_remove("RUST_LOG");
+    command
+}
+
+/// Runs [`personalizer`] to its end.
+pub fn run(args: &[&str], dir: &Path) -> Output {
+    personalizer(args, dir).output().unwrap()
+}
+
+/// What a run printed on its standard output.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// What a run printed on its standard error.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `keys init --out issuer.key` in `dir`, which must succeed.
+pub fn init_issuer_key(dir: &Path) {
+    let output = run(&["keys", "init", "--out", "issuer.key"], dir);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+/// `prepare` of the demo profile from `records.csv` in `dir`, under `issuer.key` there, without
+/// a PIN mailer, then `extra`: not yet run.
+pub fn prepare_demo(dir: &Path, extra: &[&str]) -> Command {
+    let profile = profile_arg("demo.toml");
+    let mut args = vec![
+        "prepare",
+        "--profile",
+        &profile,
+        "--records",
+        "records.csv",
+        "--key-file",
+        "issuer.key",
+        "--no-pin-mailer",
+    ];
+    args.extend_from_slice(extra);
+    personalizer(&args, dir)
 }
 
 /// Derived keys for tests: the UID, then the reference repeated. Stands in for the issuer's

@@ -78,6 +78,85 @@ pub enum Application {
     Piv(Box<piv::Piv>),
 }
 
+/// An application type the platform hosts in an [`Application`] variant, with its session in an
+/// [`AppSession`] variant: the accessors its commands use to reach it on the card are written
+/// once, here, for every application.
+pub(crate) trait Hosted: Sized {
+    /// Its volatile state while it is selected.
+    type Session;
+
+    /// `application`, if it is of this type.
+    fn within(application: &Application) -> Option<&Self>;
+
+    /// `application`, to change it, if it is of this type.
+    fn within_mut(application: &mut Application) -> Option<&mut Self>;
+
+    /// `session`, if it is this type's.
+    fn session_within(session: &mut AppSession) -> Option<&mut Self::Session>;
+
+    /// The application at `index`.
+    fn of(card: &Card, index: usize) -> Result<&Self, Status> {
+        card.state
+            .applications
+            .get(index)
+            .and_then(Self::within)
+            .ok_or(Status::NoPreciseDiagnosis)
+    }
+
+    /// The application at `index`, to change it: the change is made durable before the answer.
+    fn of_mut(card: &mut Card, index: usize) -> Result<&mut Self, Status> {
+        card.touch();
+        card.state
+            .applications
+            .get_mut(index)
+            .and_then(Self::within_mut)
+            .ok_or(Status::NoPreciseDiagnosis)
+    }
+
+    /// The application's session (it is selected whenever a command reaches it).
+    fn session_of(card: &mut Card) -> Result<&mut Self::Session, Status> {
+        card.session
+            .application
+            .as_mut()
+            .and_then(|selected| Self::session_within(&mut selected.session))
+            .ok_or(Status::NoPreciseDiagnosis)
+    }
+}
+
+/// `Hosted` for the application type in variant `$variant` of [`Application`] and
+/// [`AppSession`]: the three matches are the same for every application.
+macro_rules! hosted {
+    ($variant:ident, $app:ty, $session:ty) => {
+        impl Hosted for $app {
+            type Session = $session;
+
+            fn within(application: &Application) -> Option<&Self> {
+                match application {
+                    Application::$variant(app) => Some(app),
+                    _ => None,
+                }
+            }
+
+            fn within_mut(application: &mut Application) -> Option<&mut Self> {
+                match application {
+                    Application::$variant(app) => Some(app),
+                    _ => None,
+                }
+            }
+
+            fn session_within(session: &mut AppSession) -> Option<&mut Self::Session> {
+                match session {
+                    AppSession::$variant(session) => Some(session),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+hosted!(OpenPgp, openpgp::OpenPgp, openpgp::Session);
+hosted!(Piv, piv::Piv, piv::Session);
+
 /// A password object of an application.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AppPassword {

@@ -12,33 +12,7 @@ use crate::fs::{
 };
 use crate::security::{KeyAlgorithm, SecretBytes};
 use crate::sm::{self, ChannelKeys, TerminalChannel};
-
-/// Runs `script` against `card`: one `COMMAND -> RESPONSE` per line (hex, spaces ignored), `?`
-/// for a nibble that may be anything; `#` starts a comment.
-#[track_caller]
-fn run(card: &mut Card, script: &str) {
-    for (number, line) in script.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        let (command, expected) = line.split_once("->").expect("COMMAND -> RESPONSE");
-        let command = hex::decode(command.replace(' ', "")).expect("command hex");
-        let expected: String = expected.chars().filter(|c| !c.is_whitespace()).collect();
-        let response = hex::encode_upper(card.transmit(&command));
-        let matches = response.len() == expected.len()
-            && response
-                .chars()
-                .zip(expected.chars())
-                .all(|(r, e)| e == '?' || r == e.to_ascii_uppercase());
-        assert!(
-            matches,
-            "line {}: {}\n  expected {expected}\n  got      {response}",
-            number + 1,
-            line
-        );
-    }
-}
+use crate::test_support::run;
 
 /// A command APDU in hex, for CREATE FILE and friends.
 fn apdu(header: &str, data: &[u8]) -> String {

@@ -4,9 +4,9 @@
 use super::attributes::KeyAttributes;
 use super::{
     KeyStatus, MAX_APDU_DATA, MAX_CERTIFICATE, MAX_CHALLENGE, MAX_SPECIAL_DO, OpenPgp, Slot, aid,
-    app, app_mut, session,
 };
 use crate::apdu::{Command, Status};
+use crate::applications::Hosted;
 use crate::card::Card;
 use crate::tlv;
 
@@ -42,8 +42,8 @@ pub(super) fn get_data(
     card.last_public = Some(access == Access::Always);
     check(card, access)?;
     let uid = card.state.uid();
-    let certificate = session(card)?.certificate;
-    let app = app(card, index)?;
+    let certificate = OpenPgp::session_of(card)?.certificate;
+    let app = OpenPgp::of(card, index)?;
     let value = match tag {
         0x7F21 => app.public.certificates[certificate].clone(),
         _ => read(app, uid, tag).ok_or(Status::ReferencedDataNotFound)?,
@@ -61,7 +61,7 @@ fn read_access(tag: u16) -> Access {
 }
 
 fn check(card: &mut Card, access: Access) -> Result<(), Status> {
-    let session = session(card)?;
+    let session = OpenPgp::session_of(card)?;
     let allowed = match access {
         Access::Always => true,
         Access::Pw1 => session.pw1_other,
@@ -207,7 +207,7 @@ pub(super) fn select_data(card: &mut Card, command: &Command) -> Result<Status, 
         [0x60, 0x04, 0x5C, 0x02, 0x7F, 0x21] | [0x5C, 0x02, 0x7F, 0x21] => {}
         _ => return Err(Status::ReferencedDataNotFound),
     }
-    session(card)?.certificate = usize::from(command.p1);
+    OpenPgp::session_of(card)?.certificate = usize::from(command.p1);
     Ok(Status::Success)
 }
 
@@ -240,7 +240,7 @@ pub(super) fn put_data(card: &mut Card, index: usize, command: &Command) -> Resu
     };
     card.last_public = Some(public);
     if access == Access::Never {
-        return Err(if read(app(card, index)?, None, tag).is_some() {
+        return Err(if read(OpenPgp::of(card, index)?, None, tag).is_some() {
             Status::SecurityStatusNotSatisfied
         } else {
             Status::ReferencedDataNotFound
@@ -257,51 +257,51 @@ pub(super) fn put_data(card: &mut Card, index: usize, command: &Command) -> Resu
     match tag {
         0x005B => {
             let value = limit(39)?;
-            app_mut(card, index)?.public.name = value;
+            OpenPgp::of_mut(card, index)?.public.name = value;
         }
         0x5F2D => {
             let value = limit(8)?;
-            app_mut(card, index)?.public.language = value;
+            OpenPgp::of_mut(card, index)?.public.language = value;
         }
         0x5F35 => {
             if !matches!(data, [] | [0x30 | 0x31 | 0x32 | 0x39]) {
                 return Err(Status::IncorrectData);
             }
-            app_mut(card, index)?.public.sex = data.to_vec();
+            OpenPgp::of_mut(card, index)?.public.sex = data.to_vec();
         }
         0x005E => {
             let value = limit(MAX_SPECIAL_DO)?;
-            app_mut(card, index)?.public.login = value;
+            OpenPgp::of_mut(card, index)?.public.login = value;
         }
         0x5F50 => {
             let value = limit(MAX_SPECIAL_DO)?;
-            app_mut(card, index)?.public.url = value;
+            OpenPgp::of_mut(card, index)?.public.url = value;
         }
         0x7F21 => {
             let value = limit(MAX_CERTIFICATE)?;
-            let certificate = session(card)?.certificate;
-            app_mut(card, index)?.public.certificates[certificate] = value;
+            let certificate = OpenPgp::session_of(card)?.certificate;
+            OpenPgp::of_mut(card, index)?.public.certificates[certificate] = value;
         }
         0x0101 => {
             let value = limit(MAX_SPECIAL_DO)?;
-            app_mut(card, index)?.public.private_use_1 = value;
+            OpenPgp::of_mut(card, index)?.public.private_use_1 = value;
         }
         0x0102 => {
             let value = limit(MAX_SPECIAL_DO)?;
-            app_mut(card, index)?.public.private_use_2 = value;
+            OpenPgp::of_mut(card, index)?.public.private_use_2 = value;
         }
         0x0103 => {
             let value = limit(MAX_SPECIAL_DO)?;
-            app_mut(card, index)?.private.private_use_3 = value;
+            OpenPgp::of_mut(card, index)?.private.private_use_3 = value;
         }
         0x0104 => {
             let value = limit(MAX_SPECIAL_DO)?;
-            app_mut(card, index)?.private.private_use_4 = value;
+            OpenPgp::of_mut(card, index)?.private.private_use_4 = value;
         }
         0x00C1..=0x00C3 => {
             let slot = Slot::ALL[usize::from(command.p2 - 0xC1)];
             let attributes = KeyAttributes::parse(data, slot)?;
-            let app = app_mut(card, index)?;
+            let app = OpenPgp::of_mut(card, index)?;
             let info = &mut app.public.slots[slot.index()];
             if info.attributes != attributes {
                 // Another algorithm: the slot's key is gone.
@@ -318,27 +318,28 @@ pub(super) fn put_data(card: &mut Card, index: usize, command: &Command) -> Resu
                 [_, ..] => return Err(Status::IncorrectData),
                 [] => return Err(Status::WrongLength),
             };
-            app_mut(card, index)?
+            OpenPgp::of_mut(card, index)?
                 .public
                 .pw1_valid_for_several_signatures = several;
         }
         0x00C7..=0x00C9 => {
             let fingerprint: [u8; 20] = data.try_into().map_err(|_| Status::WrongLength)?;
             let slot = usize::from(command.p2 - 0xC7);
-            app_mut(card, index)?.public.slots[slot].fingerprint = fingerprint;
+            OpenPgp::of_mut(card, index)?.public.slots[slot].fingerprint = fingerprint;
         }
         0x00CA..=0x00CC => {
             let fingerprint: [u8; 20] = data.try_into().map_err(|_| Status::WrongLength)?;
             let slot = usize::from(command.p2 - 0xCA);
-            app_mut(card, index)?.public.slots[slot].ca_fingerprint = fingerprint;
+            OpenPgp::of_mut(card, index)?.public.slots[slot].ca_fingerprint = fingerprint;
         }
         0x00CE..=0x00D0 => {
             let time: [u8; 4] = data.try_into().map_err(|_| Status::WrongLength)?;
             let slot = usize::from(command.p2 - 0xCE);
-            app_mut(card, index)?.public.slots[slot].generated_at = u32::from_be_bytes(time);
+            OpenPgp::of_mut(card, index)?.public.slots[slot].generated_at =
+                u32::from_be_bytes(time);
         }
         0x00D3 => {
-            let app = app_mut(card, index)?;
+            let app = OpenPgp::of_mut(card, index)?;
             if data.is_empty() {
                 app.passwords.rc.clear();
             } else {

@@ -5,8 +5,9 @@
 use iso7816_tlv::ber::{Tlv, Value};
 
 use super::attributes::KeyAttributes;
-use super::{KeyStatus, OpenPgp, Slot, app, app_mut, session};
+use super::{KeyStatus, OpenPgp, Slot};
 use crate::apdu::{Command, Status};
+use crate::applications::Hosted;
 use crate::card::Card;
 use crate::security::{AsymmetricAlgorithm, AsymmetricKey, KeyUsage, PublicKey};
 use crate::tlv;
@@ -59,18 +60,23 @@ pub(super) fn generate(
     let slot = slot_of(&crt)?;
     match command.p1 {
         0x80 => {
-            if !session(card)?.pw3 {
+            if !OpenPgp::session_of(card)?.pw3 {
                 return Err(Status::SecurityStatusNotSatisfied);
             }
-            let algorithm = slot_algorithm(app(card, index)?, slot)?;
+            let algorithm = slot_algorithm(OpenPgp::of(card, index)?, slot)?;
             let key = AsymmetricKey::generate(algorithm, usage(slot))?;
             let public = key.public_key()?;
-            store(app_mut(card, index)?, slot, key, KeyStatus::Generated);
+            store(
+                OpenPgp::of_mut(card, index)?,
+                slot,
+                key,
+                KeyStatus::Generated,
+            );
             push_public_key(out, &public);
             Ok(Status::Success)
         }
         0x81 => {
-            let key = app(card, index)?
+            let key = OpenPgp::of(card, index)?
                 .key(slot)
                 .ok_or(Status::ReferencedDataNotFound)?;
             push_public_key(out, &key.public_key()?);
@@ -122,7 +128,7 @@ pub(super) fn import(card: &mut Card, index: usize, data: &[u8]) -> Result<Statu
     };
     let components = split_components(template, values)?;
     let get = |tag: u8| components.iter().find(|(t, _)| *t == tag).map(|(_, v)| *v);
-    let app_state = app(card, index)?;
+    let app_state = OpenPgp::of(card, index)?;
     let attributes = app_state.slot(slot).attributes;
     let algorithm = slot_algorithm(app_state, slot)?;
     let key = match attributes {
@@ -150,7 +156,12 @@ pub(super) fn import(card: &mut Card, index: usize, data: &[u8]) -> Result<Statu
             key
         }
     };
-    store(app_mut(card, index)?, slot, key, KeyStatus::Imported);
+    store(
+        OpenPgp::of_mut(card, index)?,
+        slot,
+        key,
+        KeyStatus::Imported,
+    );
     Ok(Status::Success)
 }
 
@@ -228,22 +239,22 @@ fn compute_digital_signature(
     input: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<Status, Status> {
-    if !session(card)?.pw1_sign {
+    if !OpenPgp::session_of(card)?.pw1_sign {
         return Err(Status::SecurityStatusNotSatisfied);
     }
     if input.is_empty() {
         return Err(Status::WrongLength);
     }
-    let app_state = app(card, index)?;
+    let app_state = OpenPgp::of(card, index)?;
     let key = app_state
         .key(Slot::Signature)
         .ok_or(Status::ReferencedDataNotFound)?;
     let signature = key.sign(input, KeyUsage::SIGN)?;
     let several = app_state.public.pw1_valid_for_several_signatures;
-    let app = app_mut(card, index)?;
+    let app = OpenPgp::of_mut(card, index)?;
     app.public.signature_counter = (app.public.signature_counter + 1).min(0x00FF_FFFF);
     if !several {
-        session(card)?.pw1_sign = false;
+        OpenPgp::session_of(card)?.pw1_sign = false;
     }
     out.extend_from_slice(&signature);
     Ok(Status::Success)
@@ -255,11 +266,11 @@ fn decipher(
     input: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<Status, Status> {
-    let session = *session(card)?;
+    let session = *OpenPgp::session_of(card)?;
     if !session.pw1_other {
         return Err(Status::SecurityStatusNotSatisfied);
     }
-    let key = app(card, index)?
+    let key = OpenPgp::of(card, index)?
         .key(session.decipher_key)
         .ok_or(Status::ReferencedDataNotFound)?;
     let plain = match key.algorithm {
@@ -308,14 +319,14 @@ pub(super) fn internal_authenticate(
     if command.p1 != 0 || command.p2 != 0 {
         return Err(Status::IncorrectP1P2);
     }
-    let session = *session(card)?;
+    let session = *OpenPgp::session_of(card)?;
     if !session.pw1_other {
         return Err(Status::SecurityStatusNotSatisfied);
     }
     if command.data.is_empty() {
         return Err(Status::WrongLength);
     }
-    let key = app(card, index)?
+    let key = OpenPgp::of(card, index)?
         .key(session.authenticate_key)
         .ok_or(Status::ReferencedDataNotFound)?;
     out.extend_from_slice(&key.sign(command.data, KeyUsage::INTERNAL_AUTHENTICATE)?);
@@ -337,7 +348,7 @@ pub(super) fn manage_security_environment(
         Some([0x03]) => Slot::Authentication,
         _ => return Err(Status::IncorrectData),
     };
-    let session = session(card)?;
+    let session = OpenPgp::session_of(card)?;
     match command.p2 {
         0xB8 => session.decipher_key = slot,
         0xA4 => session.authenticate_key = slot,

@@ -19,6 +19,7 @@ pub use attributes::{Curve, EccKind, KeyAttributes};
 
 use crate::Uid;
 use crate::apdu::{Command, Ins, Status};
+use crate::applications::Hosted;
 use crate::card::Card;
 use crate::security::{AsymmetricKey, Password, PasswordPolicy};
 
@@ -353,36 +354,6 @@ pub(crate) fn knows_instruction(ins: u8) -> bool {
     )
 }
 
-/// The application at `index`.
-fn app(card: &Card, index: usize) -> Result<&OpenPgp, Status> {
-    match card.state.applications.get(index) {
-        Some(crate::applications::Application::OpenPgp(app)) => Ok(app),
-        _ => Err(Status::NoPreciseDiagnosis),
-    }
-}
-
-/// The application at `index`, to change it: the change is made durable before the answer.
-fn app_mut(card: &mut Card, index: usize) -> Result<&mut OpenPgp, Status> {
-    card.touch();
-    match card.state.applications.get_mut(index) {
-        Some(crate::applications::Application::OpenPgp(app)) => Ok(app),
-        _ => Err(Status::NoPreciseDiagnosis),
-    }
-}
-
-/// The application's session (it is selected whenever a command reaches it).
-fn session(card: &mut Card) -> Result<&mut Session, Status> {
-    match card
-        .session
-        .application
-        .as_mut()
-        .map(|selected| &mut selected.session)
-    {
-        Some(crate::applications::AppSession::OpenPgp(session)) => Ok(session),
-        _ => Err(Status::NoPreciseDiagnosis),
-    }
-}
-
 /// SELECT by AID: the FCI (`6F { 84 AID }`) when P2 asks for it and Le is there, nothing
 /// otherwise (GnuPG sends no Le and wants a plain `9000`); `6285` once terminated.
 pub(crate) fn select(
@@ -391,7 +362,7 @@ pub(crate) fn select(
     command: &Command,
     out: &mut Vec<u8>,
 ) -> Result<Status, Status> {
-    let terminated = app(card, index)?.public.terminated;
+    let terminated = OpenPgp::of(card, index)?.public.terminated;
     if command.ne.is_some() && (command.p2 & 0x0C == 0x00 || command.p2 & 0x0C == 0x04) {
         // An FCI or FCP was asked for: the DF name, as ISO 7816-4 gives it.
         let aid = aid(card.state.uid());
@@ -420,7 +391,7 @@ pub(crate) fn dispatch(
     let Some(ins) = Ins::from_byte(command.ins) else {
         return Err(Status::InstructionNotSupported);
     };
-    if app(card, index)?.public.terminated {
+    if OpenPgp::of(card, index)?.public.terminated {
         return match ins {
             Ins::ActivateFile => security::activate(card, index, command),
             _ if knows_instruction(command.ins) => Err(Status::FileTerminated),

@@ -6,9 +6,9 @@
 
 use rand::RngCore;
 
-use super::{OpenPgp, Pw, app, app_mut, session};
+use super::{OpenPgp, Pw};
 use crate::apdu::{Command, Status};
-use crate::applications::AppPassword;
+use crate::applications::{AppPassword, Hosted};
 use crate::card::{Card, PasswordId};
 use crate::security::password::Verification;
 
@@ -57,7 +57,7 @@ fn present(card: &mut Card, index: usize, pw: Pw, value: &[u8]) -> Result<(), St
 }
 
 fn set_verified(card: &mut Card, reference: Reference, verified: bool) -> Result<(), Status> {
-    let session = session(card)?;
+    let session = OpenPgp::session_of(card)?;
     match reference {
         Reference::Pw1Sign => session.pw1_sign = verified,
         Reference::Pw1Other => session.pw1_other = verified,
@@ -75,13 +75,13 @@ pub(super) fn verify(card: &mut Card, index: usize, command: &Command) -> Result
         }
         (0xFF, _) => Err(Status::WrongLength),
         (0x00, []) => {
-            let session = *session(card)?;
+            let session = *OpenPgp::session_of(card)?;
             let verified = match reference {
                 Reference::Pw1Sign => session.pw1_sign,
                 Reference::Pw1Other => session.pw1_other,
                 Reference::Pw3 => session.pw3,
             };
-            match app(card, index)?
+            match OpenPgp::of(card, index)?
                 .password(reference.password())
                 .state_status(verified)
             {
@@ -124,7 +124,7 @@ pub(super) fn change_reference_data(
         0x83 => Pw::Pw3,
         _ => return Err(Status::IncorrectP1P2),
     };
-    let app_state = app(card, index)?;
+    let app_state = OpenPgp::of(card, index)?;
     if app_state.password(pw).is_blocked() {
         return Err(Status::AuthenticationMethodBlocked);
     }
@@ -132,12 +132,12 @@ pub(super) fn change_reference_data(
     let (old, new) = command.data.split_at(at);
     app_state.password(pw).policy.check(new)?;
     present(card, index, pw, old)?;
-    let app = app_mut(card, index)?;
+    let app = OpenPgp::of_mut(card, index)?;
     match pw {
         Pw::Pw1 => app.passwords.pw1.set(new)?,
         _ => app.passwords.pw3.set(new)?,
     }
-    let session = session(card)?;
+    let session = OpenPgp::session_of(card)?;
     match pw {
         Pw::Pw1 => {
             session.pw1_sign = false;
@@ -158,7 +158,7 @@ pub(super) fn reset_retry_counter(
     }
     let new = match command.p1 {
         0x00 => {
-            let app_state = app(card, index)?;
+            let app_state = OpenPgp::of(card, index)?;
             if !app_state.passwords.rc.is_set() {
                 return Err(Status::SecurityStatusNotSatisfied);
             }
@@ -172,16 +172,20 @@ pub(super) fn reset_retry_counter(
             new
         }
         0x02 => {
-            if !session(card)?.pw3 {
+            if !OpenPgp::session_of(card)?.pw3 {
                 return Err(Status::SecurityStatusNotSatisfied);
             }
-            app(card, index)?.passwords.pw1.policy.check(command.data)?;
+            OpenPgp::of(card, index)?
+                .passwords
+                .pw1
+                .policy
+                .check(command.data)?;
             command.data
         }
         _ => return Err(Status::IncorrectP1P2),
     };
-    app_mut(card, index)?.passwords.pw1.set(new)?;
-    let session = session(card)?;
+    OpenPgp::of_mut(card, index)?.passwords.pw1.set(new)?;
+    let session = OpenPgp::session_of(card)?;
     session.pw1_sign = false;
     session.pw1_other = false;
     Ok(Status::Success)
@@ -218,12 +222,12 @@ pub(super) fn terminate(
     if !command.data.is_empty() {
         return Err(Status::WrongLength);
     }
-    let blocked = app(card, index)?.passwords.pw3.is_blocked();
-    if !(session(card)?.pw3 || blocked) {
+    let blocked = OpenPgp::of(card, index)?.passwords.pw3.is_blocked();
+    if !(OpenPgp::session_of(card)?.pw3 || blocked) {
         return Err(Status::SecurityStatusNotSatisfied);
     }
-    app_mut(card, index)?.public.terminated = true;
-    *session(card)? = super::Session::default();
+    OpenPgp::of_mut(card, index)?.public.terminated = true;
+    *OpenPgp::session_of(card)? = super::Session::default();
     Ok(Status::Success)
 }
 
@@ -236,9 +240,9 @@ pub(super) fn activate(card: &mut Card, index: usize, command: &Command) -> Resu
     if !command.data.is_empty() {
         return Err(Status::WrongLength);
     }
-    if app(card, index)?.public.terminated {
-        *app_mut(card, index)? = OpenPgp::factory();
-        *session(card)? = super::Session::default();
+    if OpenPgp::of(card, index)?.public.terminated {
+        *OpenPgp::of_mut(card, index)? = OpenPgp::factory();
+        *OpenPgp::session_of(card)? = super::Session::default();
     }
     Ok(Status::Success)
 }

@@ -4,35 +4,7 @@
 use super::*;
 use crate::apdu::Command;
 use crate::card::Card;
-
-#[track_caller]
-fn run(card: &mut Card, script: &str) {
-    for (number, line) in script.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        let (command, expected) = line.split_once("->").expect("COMMAND -> RESPONSE");
-        let response = send(card, command);
-        let expected: String = expected.chars().filter(|c| !c.is_whitespace()).collect();
-        let matches = response.len() == expected.len()
-            && response
-                .chars()
-                .zip(expected.chars())
-                .all(|(r, e)| e == '?' || r == e.to_ascii_uppercase());
-        assert!(
-            matches,
-            "line {}: {line}\n  expected {expected}\n  got      {response}",
-            number + 1
-        );
-    }
-}
-
-#[track_caller]
-fn send(card: &mut Card, command: &str) -> String {
-    let command = hex::decode(command.replace(' ', "")).expect("command hex");
-    hex::encode_upper(card.transmit(&command))
-}
+use crate::test_support::{data, run, selected, send, uncompressed_point};
 
 fn hexs(bytes: &[u8]) -> String {
     hex::encode_upper(bytes)
@@ -45,16 +17,7 @@ const PW1_OTHER: &str = "0020008206 313233343536";
 const PW3: &str = "0020008308 3132333435363738";
 
 fn token() -> Card {
-    let mut card = crate::sample::openpgp_token(UID);
-    run(&mut card, &format!("{SELECT} -> 9000"));
-    card
-}
-
-/// The data of a response that ends in 9000.
-#[track_caller]
-fn data(response: &str) -> Vec<u8> {
-    assert!(response.ends_with("9000"), "{response}");
-    hex::decode(&response[..response.len() - 4]).unwrap()
+    selected(crate::sample::openpgp_token(UID), SELECT)
 }
 
 #[test]
@@ -249,7 +212,7 @@ fn x25519_and_p256_decipherment() {
     let point = &generated[5..];
     assert_eq!(point.len(), 65);
     use openssl::bn::BigNumContext;
-    use openssl::ec::{EcGroup, EcKey, EcPoint, PointConversionForm};
+    use openssl::ec::{EcGroup, EcKey, EcPoint};
     let group = EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
     let mine = EcKey::generate(&group).unwrap();
     let mut ctx = BigNumContext::new().unwrap();
@@ -263,10 +226,7 @@ fn x25519_and_p256_decipherment() {
     shared
         .affine_coordinates(&group, &mut x, &mut y, &mut ctx)
         .unwrap();
-    let mine_point = mine
-        .public_key()
-        .to_bytes(&group, PointConversionForm::UNCOMPRESSED, &mut ctx)
-        .unwrap();
+    let mine_point = uncompressed_point(&mine);
     let command = format!("002A808648A6467F49438641{}00", hexs(&mine_point));
     assert_eq!(
         data(&send(&mut card, &command)),
@@ -365,15 +325,7 @@ fn key_import_checks_every_size() {
         ),
     );
     let public = data(&send(&mut card, "0047810002B60000"));
-    let mut ctx = openssl::bn::BigNumContext::new().unwrap();
-    let expected = key
-        .public_key()
-        .to_bytes(
-            &group,
-            openssl::ec::PointConversionForm::UNCOMPRESSED,
-            &mut ctx,
-        )
-        .unwrap();
+    let expected = uncompressed_point(&key);
     assert_eq!(&public[5..], &expected[..]);
     // A wrong PW3 session cannot import.
     run(

@@ -18,8 +18,9 @@
 use rand::RngCore;
 use zeroize::Zeroizing;
 
-use super::{Algorithm, Pending, PinPolicy, Slot, app, management_algorithm, session};
+use super::{Algorithm, Pending, PinPolicy, Piv, Slot, management_algorithm};
 use crate::apdu::{Command, Status};
+use crate::applications::Hosted;
 use crate::card::Card;
 use crate::security::{KeyUsage, PublicKey};
 use crate::tlv;
@@ -97,7 +98,7 @@ fn management(
     pending: Option<Pending>,
     out: &mut Vec<u8>,
 ) -> Result<Status, Status> {
-    let key = app(card, index)?.keys.management.clone();
+    let key = Piv::of(card, index)?.keys.management.clone();
     if management_algorithm(command.p1) != Some(key.algorithm) {
         return Err(Status::IncorrectP1P2);
     }
@@ -122,7 +123,7 @@ fn management(
         ) => {
             let witness = fresh();
             answer(out, 0x80, &key.encrypt_block(&witness)?);
-            session(card)?.pending = Some(Pending::Witness(witness));
+            Piv::session_of(card)?.pending = Some(Pending::Witness(witness));
             Ok(Status::Success)
         }
         // Mutual authentication, step 2: the witness in clear and the terminal's challenge.
@@ -143,7 +144,7 @@ fn management(
             }
             let right = given.len() == block
                 && bool::from(subtle::ConstantTimeEq::ct_eq(given, witness.as_slice()));
-            let session = session(card)?;
+            let session = Piv::session_of(card)?;
             session.management = right;
             if !right {
                 return Err(Status::SecurityStatusNotSatisfied);
@@ -163,7 +164,7 @@ fn management(
         ) => {
             let challenge = fresh();
             answer(out, 0x81, &challenge);
-            session(card)?.pending = Some(Pending::Challenge(challenge));
+            Piv::session_of(card)?.pending = Some(Pending::Challenge(challenge));
             Ok(Status::Success)
         }
         // External authentication, step 2: the challenge enciphered.
@@ -180,7 +181,7 @@ fn management(
                 return Err(Status::ConditionsOfUseNotSatisfied);
             };
             let right = response.len() == block && key.verify_encryption(&challenge, response)?;
-            session(card)?.management = right;
+            Piv::session_of(card)?.management = right;
             if right {
                 Ok(Status::Success)
             } else {
@@ -204,7 +205,7 @@ fn private_key(
     template: &Template<'_>,
     out: &mut Vec<u8>,
 ) -> Result<Status, Status> {
-    let state = app(card, index)?;
+    let state = Piv::of(card, index)?;
     let info = *state
         .public
         .slots
@@ -222,7 +223,7 @@ fn private_key(
         (Some([]), None, Some(point)) if !point.is_empty() => Operation::Agree(point),
         _ => return Err(Status::IncorrectData),
     };
-    let session_state = session(card)?;
+    let session_state = Piv::session_of(card)?;
     let allowed = match info.pin_policy {
         PinPolicy::Never => true,
         PinPolicy::Once => session_state.pin,
@@ -234,7 +235,7 @@ fn private_key(
     if info.pin_policy == PinPolicy::Always {
         session_state.pin_for_always = false;
     }
-    let key = app(card, index)?
+    let key = Piv::of(card, index)?
         .keys
         .keys
         .get(&slot)

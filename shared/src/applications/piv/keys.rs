@@ -3,8 +3,9 @@
 //! decipher and agree, as on a YubiKey (the standard ties no operation to a slot beyond the
 //! algorithm); its PIN policy says when it needs the PIN.
 
-use super::{Algorithm, PinPolicy, Slot, SlotInfo, app_mut, item, items, session};
+use super::{Algorithm, PinPolicy, Piv, Slot, SlotInfo, item, items};
 use crate::apdu::{Command, Status};
+use crate::applications::Hosted;
 use crate::card::Card;
 use crate::security::{AsymmetricKey, KeyOrigin, KeyUsage, PublicKey};
 use crate::tlv;
@@ -52,7 +53,7 @@ fn store(
     key: AsymmetricKey,
     info: SlotInfo,
 ) -> Result<(), Status> {
-    let app = app_mut(card, index)?;
+    let app = Piv::of_mut(card, index)?;
     app.keys.keys.insert(slot, key);
     app.public.slots.insert(slot, info);
     Ok(())
@@ -87,7 +88,7 @@ pub(super) fn generate(
         _ => return Err(Status::IncorrectData),
     };
     let pin_policy = policies(&objects, slot)?;
-    if !session(card)?.management {
+    if !Piv::session_of(card)?.management {
         return Err(Status::SecurityStatusNotSatisfied);
     }
     let key = AsymmetricKey::generate(algorithm.asymmetric(), USAGE)?;
@@ -118,7 +119,7 @@ pub(super) fn import(card: &mut Card, index: usize, command: &Command) -> Result
         return Err(Status::IncorrectData);
     }
     let pin_policy = policies(&objects, slot)?;
-    if !session(card)?.management {
+    if !Piv::session_of(card)?.management {
         return Err(Status::SecurityStatusNotSatisfied);
     }
     let get = |tag| item(&objects, tag).ok_or(Status::IncorrectData);

@@ -24,6 +24,7 @@ use zeroize::Zeroizing;
 
 use crate::Uid;
 use crate::apdu::{Command, Status};
+use crate::applications::Hosted;
 use crate::card::Card;
 use crate::security::{
     AsymmetricAlgorithm, AsymmetricKey, BlockAlgorithm, BlockKey, KeyOrigin, Password,
@@ -425,36 +426,6 @@ pub(crate) fn knows_instruction(ins: u8) -> bool {
     )
 }
 
-/// The application at `index`.
-fn app(card: &Card, index: usize) -> Result<&Piv, Status> {
-    match card.state.applications.get(index) {
-        Some(crate::applications::Application::Piv(app)) => Ok(app),
-        _ => Err(Status::NoPreciseDiagnosis),
-    }
-}
-
-/// The application at `index`, to change it: the change is made durable before the answer.
-fn app_mut(card: &mut Card, index: usize) -> Result<&mut Piv, Status> {
-    card.touch();
-    match card.state.applications.get_mut(index) {
-        Some(crate::applications::Application::Piv(app)) => Ok(app),
-        _ => Err(Status::NoPreciseDiagnosis),
-    }
-}
-
-/// The application's session (it is selected whenever a command reaches it).
-fn session(card: &mut Card) -> Result<&mut Session, Status> {
-    match card
-        .session
-        .application
-        .as_mut()
-        .map(|selected| &mut selected.session)
-    {
-        Some(crate::applications::AppSession::Piv(session)) => Ok(session),
-        _ => Err(Status::NoPreciseDiagnosis),
-    }
-}
-
 /// SELECT by AID: the application property template (`61 { 4F PIX, 79 { 4F RID } }`) when Le
 /// is there, nothing otherwise (yubico-piv-tool selects without Le and wants a plain `9000`).
 pub(crate) fn select(
@@ -482,7 +453,7 @@ pub(crate) fn dispatch(
     out: &mut Vec<u8>,
 ) -> Result<Status, Status> {
     // A witness or challenge answers the very next command only.
-    let pending = session(card)?.pending.take();
+    let pending = Piv::session_of(card)?.pending.take();
     if command.class.byte() & 0xEF != 0x00 {
         return Err(Status::ClassNotSupported);
     }

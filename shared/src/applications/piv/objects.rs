@@ -5,9 +5,10 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{AID, app, app_mut, session};
+use super::{AID, Piv};
 use crate::Uid;
 use crate::apdu::{Command, Status};
+use crate::applications::Hosted;
 use crate::card::Card;
 use crate::tlv;
 
@@ -168,14 +169,16 @@ pub(super) fn get_data(
     let tag = tag_of(tlv::primitive(&list).ok_or(Status::IncorrectData)?)?;
     let info = info(tag).ok_or(Status::FileNotFound)?;
     card.last_public = Some(info.read == Read::Always);
-    if info.read == Read::Pin && !session(card)?.pin {
+    if info.read == Read::Pin && !Piv::session_of(card)?.pin {
         return Err(Status::SecurityStatusNotSatisfied);
     }
     if tag == DISCOVERY {
         out.extend_from_slice(&discovery());
         return Ok(Status::Success);
     }
-    let value = app(card, index)?.object(tag).ok_or(Status::FileNotFound)?;
+    let value = Piv::of(card, index)?
+        .object(tag)
+        .ok_or(Status::FileNotFound)?;
     if tag == BIT_GROUP {
         out.extend_from_slice(value);
     } else {
@@ -205,7 +208,7 @@ pub(super) fn put_data(card: &mut Card, index: usize, command: &Command) -> Resu
     };
     let info = info(tag).ok_or(Status::IncorrectData)?;
     card.last_public = Some(info.read == Read::Always);
-    if !session(card)?.management {
+    if !Piv::session_of(card)?.management {
         return Err(Status::SecurityStatusNotSatisfied);
     }
     if tag == DISCOVERY {
@@ -214,7 +217,7 @@ pub(super) fn put_data(card: &mut Card, index: usize, command: &Command) -> Resu
     if value.len() > info.max_len {
         return Err(Status::NotEnoughMemory);
     }
-    let app = app_mut(card, index)?;
+    let app = Piv::of_mut(card, index)?;
     let area = match info.read {
         Read::Always => &mut app.public.objects,
         Read::Pin => &mut app.private.objects,

@@ -6,9 +6,9 @@
 //! `6983`, a value not of the padded form (6 to 8 characters, `FF` up to 8 bytes) `6A80` and
 //! costs no try.
 
-use super::{PivPassword, app, app_mut, session};
+use super::{Piv, PivPassword};
 use crate::apdu::{Command, Status};
-use crate::applications::AppPassword;
+use crate::applications::{AppPassword, Hosted};
 use crate::card::{Card, PasswordId};
 use crate::security::password::Verification;
 
@@ -31,13 +31,13 @@ fn present(card: &mut Card, index: usize, which: PivPassword, value: &[u8]) -> R
     match card.try_password(id(index, which), value)? {
         Verification::Matched => Ok(()),
         Verification::Mismatched => Err(Status::TriesLeft(
-            app(card, index)?.password(which).tries_left,
+            Piv::of(card, index)?.password(which).tries_left,
         )),
     }
 }
 
 fn set_pin_verified(card: &mut Card, verified: bool) -> Result<(), Status> {
-    let session = session(card)?;
+    let session = Piv::session_of(card)?;
     session.pin = verified;
     session.pin_for_always = verified;
     Ok(())
@@ -57,8 +57,8 @@ pub(super) fn verify(card: &mut Card, index: usize, command: &Command) -> Result
         }
         (0xFF, _) => Err(Status::WrongLength),
         (0x00, []) => {
-            let verified = which == PivPassword::Pin && session(card)?.pin;
-            match app(card, index)?.password(which).state_status(verified) {
+            let verified = which == PivPassword::Pin && Piv::session_of(card)?.pin;
+            match Piv::of(card, index)?.password(which).state_status(verified) {
                 Status::Success => Ok(Status::Success),
                 other => Err(other),
             }
@@ -81,7 +81,7 @@ fn check_pair(card: &Card, index: usize, which: PivPassword, data: &[u8]) -> Res
     if data.len() != 16 {
         return Err(Status::IncorrectData);
     }
-    let password = app(card, index)?.password(which);
+    let password = Piv::of(card, index)?.password(which);
     password.policy.check(&data[8..])?;
     password.policy.check(&data[..8])?;
     if password.is_blocked() {
@@ -107,7 +107,7 @@ pub(super) fn change_reference_data(
         set_pin_verified(card, false)?;
     }
     present(card, index, which, current)?;
-    app_mut(card, index)?.password_mut(which).set(new)?;
+    Piv::of_mut(card, index)?.password_mut(which).set(new)?;
     if which == PivPassword::Pin {
         set_pin_verified(card, true)?;
     }
@@ -128,14 +128,14 @@ pub(super) fn reset_retry_counter(
         return Err(Status::IncorrectData);
     }
     let (puk, new) = command.data.split_at(8);
-    let state = app(card, index)?;
+    let state = Piv::of(card, index)?;
     state.passwords.pin.policy.check(new)?;
     state.passwords.puk.policy.check(puk)?;
     if state.passwords.puk.is_blocked() {
         return Err(Status::AuthenticationMethodBlocked);
     }
     present(card, index, PivPassword::Puk, puk)?;
-    app_mut(card, index)?.passwords.pin.set(new)?;
+    Piv::of_mut(card, index)?.passwords.pin.set(new)?;
     set_pin_verified(card, false)?;
     Ok(Status::Success)
 }

@@ -14,35 +14,7 @@ use super::*;
 use crate::apdu::Command;
 use crate::card::Card;
 use crate::security::BlockKey;
-
-#[track_caller]
-fn run(card: &mut Card, script: &str) {
-    for (number, line) in script.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        let (command, expected) = line.split_once("->").expect("COMMAND -> RESPONSE");
-        let response = send(card, command);
-        let expected: String = expected.chars().filter(|c| !c.is_whitespace()).collect();
-        let matches = response.len() == expected.len()
-            && response
-                .chars()
-                .zip(expected.chars())
-                .all(|(r, e)| e == '?' || r == e.to_ascii_uppercase());
-        assert!(
-            matches,
-            "line {}: {line}\n  expected {expected}\n  got      {response}",
-            number + 1
-        );
-    }
-}
-
-#[track_caller]
-fn send(card: &mut Card, command: &str) -> String {
-    let command = hex::decode(command.replace(' ', "")).expect("command hex");
-    hex::encode_upper(card.transmit(&command))
-}
+use crate::test_support::{data, run, selected, send, uncompressed_point};
 
 /// One command in extended form (Ne 65536), its data and status word.
 fn exchange(card: &mut Card, header: [u8; 4], data: &[u8]) -> (Vec<u8>, u16) {
@@ -63,9 +35,7 @@ const PIN: &str = "0020008008 313233343536FFFF";
 const WRONG_PIN: &str = "0020008008 393939393939FFFF";
 
 fn token() -> Card {
-    let mut card = crate::sample::piv_token(UID);
-    run(&mut card, &format!("{SELECT} -> 9000"));
-    card
+    selected(crate::sample::piv_token(UID), SELECT)
 }
 
 fn default_key() -> BlockKey {
@@ -97,13 +67,6 @@ fn authenticate(card: &mut Card, key: &BlockKey) -> u16 {
         assert!(key.verify_encryption(&challenge, &response[4..]).unwrap());
     }
     sw
-}
-
-/// The data of a response that ends in 9000.
-#[track_caller]
-fn data(response: &str) -> Vec<u8> {
-    assert!(response.ends_with("9000"), "{response}");
-    hex::decode(&response[..response.len() - 4]).unwrap()
 }
 
 #[test]
@@ -533,14 +496,7 @@ fn generated_keys_sign_decipher_and_agree() {
     let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
     let peer = EcKey::generate(&group).unwrap();
     let mut ctx = openssl::bn::BigNumContext::new().unwrap();
-    let peer_point = peer
-        .public_key()
-        .to_bytes(
-            &group,
-            openssl::ec::PointConversionForm::UNCOMPRESSED,
-            &mut ctx,
-        )
-        .unwrap();
+    let peer_point = uncompressed_point(&peer);
     let (secret, sw) = operate(&mut card, 0x11, 0x9D, 0x85, &peer_point);
     assert_eq!(sw, 0x9000);
     let own = openssl::ec::EcPoint::from_bytes(&group, point, &mut ctx).unwrap();

@@ -3,10 +3,11 @@
 //! (`FB`). IMPORT ASYMMETRIC KEY (`FE`) is with the other key commands.
 
 use super::{
-    DEFAULT_MANAGEMENT_KEY, DEFAULT_PIN, DEFAULT_PUK, Piv, Slot, VERSION, app, app_mut,
-    keys::push_public_key_items, management_algorithm, management_algorithm_byte, no_data, session,
+    DEFAULT_MANAGEMENT_KEY, DEFAULT_PIN, DEFAULT_PUK, Piv, Slot, VERSION,
+    keys::push_public_key_items, management_algorithm, management_algorithm_byte, no_data,
 };
 use crate::apdu::{Command, Status};
+use crate::applications::Hosted;
 use crate::card::Card;
 use crate::security::{BlockKey, KeyOrigin};
 use crate::tlv;
@@ -52,7 +53,7 @@ pub(super) fn get_metadata(
         return Err(Status::IncorrectP1P2);
     }
     no_data(command)?;
-    let app = app(card, index)?;
+    let app = Piv::of(card, index)?;
     match command.p2 {
         0x80 | 0x81 => {
             let (password, default) = if command.p2 == 0x80 {
@@ -126,10 +127,10 @@ pub(super) fn set_management_key(
         return Err(Status::IncorrectData);
     }
     let key = BlockKey::new(algorithm, key)?;
-    if !session(card)?.management {
+    if !Piv::session_of(card)?.management {
         return Err(Status::SecurityStatusNotSatisfied);
     }
-    app_mut(card, index)?.keys.management = key;
+    Piv::of_mut(card, index)?.keys.management = key;
     Ok(Status::Success)
 }
 
@@ -147,14 +148,14 @@ pub(super) fn set_pin_retries(
         return Err(Status::IncorrectP1P2);
     }
     no_data(command)?;
-    let session_state = session(card)?;
+    let session_state = Piv::session_of(card)?;
     if !(session_state.management && session_state.pin) {
         return Err(Status::SecurityStatusNotSatisfied);
     }
-    let app = app_mut(card, index)?;
+    let app = Piv::of_mut(card, index)?;
     app.passwords.pin = super::factory_password(DEFAULT_PIN, pin_tries);
     app.passwords.puk = super::factory_password(DEFAULT_PUK, puk_tries);
-    let session = session(card)?;
+    let session = Piv::session_of(card)?;
     session.pin = false;
     session.pin_for_always = false;
     Ok(Status::Success)
@@ -167,12 +168,12 @@ pub(super) fn reset(card: &mut Card, index: usize, command: &Command) -> Result<
         return Err(Status::IncorrectP1P2);
     }
     no_data(command)?;
-    let state = app(card, index)?;
+    let state = Piv::of(card, index)?;
     if !(state.passwords.pin.is_blocked() && state.passwords.puk.is_blocked()) {
         return Err(Status::ConditionsOfUseNotSatisfied);
     }
     let uid = card.state.uid();
-    *app_mut(card, index)? = Piv::factory(uid);
-    *session(card)? = super::Session::default();
+    *Piv::of_mut(card, index)? = Piv::factory(uid);
+    *Piv::session_of(card)? = super::Session::default();
     Ok(Status::Success)
 }
