@@ -14,14 +14,13 @@ use std::time::Duration;
 use vsc_core::issuer::IssuerKeyFile;
 use vsc_core::security::BlockAlgorithm;
 use vsc_tests::{
-    Machine, Process, Readers, ToolOutput, run_command, transmit, wait_for_card,
+    KeyForm, Machine, Pkcs11Slot, Process, Readers, SLOT_0_READER as READER, ToolOutput,
+    check_sha256_signature, run_command, serve_image, transmit_hex, wait_for_card,
     wait_for_empty_reader,
 };
 
 const CARD_TIMEOUT: Duration = Duration::from_secs(15);
 const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
-const READER: &str = "Virtual PCD 00 00";
-const PKCS11: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
 const FIRST: &str = "5653434400005001";
 const SECOND: &str = "5653434400005002";
 /// The factory management key in the text form piv-tool reads (`PIV_EXT_AUTH_KEY`).
@@ -174,15 +173,7 @@ impl Bureau {
     }
 
     fn serve(&self, machine: &Machine, image: &Path) -> Process {
-        let mut command = binary("vsc-emulator");
-        command
-            .arg("serve")
-            .arg(image)
-            .arg("--key-file")
-            .arg(&self.key_file);
-        let process = Process::spawn("vsc-emulator", &command, machine.scratch()).unwrap();
-        drop(wait_for_card(READER, CARD_TIMEOUT).unwrap());
-        process
+        serve_image(image, &self.key_file, machine.scratch(), CARD_TIMEOUT).unwrap()
     }
 
     /// `station --once` on reader 0: its exit code and its whole output.
@@ -265,7 +256,7 @@ fn slot_pem(export: &str, slot: &str) -> String {
 }
 
 fn send(card: &pcsc::Card, apdu: &str) -> String {
-    hex::encode_upper(transmit(card, &hex::decode(apdu).unwrap()).unwrap())
+    transmit_hex(card, apdu).unwrap()
 }
 
 #[test]
@@ -324,55 +315,29 @@ fn the_station_personalizes_a_factory_fresh_piv_card_that_the_stock_clients_then
         ],
         &[],
     ));
-    std::fs::write(
-        bureau.folder.join("data.txt"),
-        "signed by a personalized PIV card\n",
-    )
-    .unwrap();
+    let data = bureau.folder.join("data.txt");
+    std::fs::write(&data, "signed by a personalized PIV card\n").unwrap();
     let sign = |pin: &str, out: &str| {
-        bureau.run(
-            "pkcs11-tool",
-            &[
-                "--module",
-                PKCS11,
-                "--login",
-                "--pin",
-                pin,
-                "--sign",
-                "--mechanism",
-                "ECDSA-SHA256",
-                "--signature-format",
-                "openssl",
-                "--id",
+        Pkcs11Slot::first()
+            .sign_ecdsa_sha256(
                 "02",
-                "--input-file",
-                "data.txt",
-                "--output-file",
-                out,
-            ],
-            &[],
-        )
+                Some(pin),
+                &data,
+                &bureau.folder.join(out),
+                TOOL_TIMEOUT,
+            )
+            .unwrap()
     };
     failed(&sign("123456", "factory.sig"));
     succeeded(&sign(&pin, "data.sig"));
-    let verify = |data: &str| {
-        bureau.run(
-            "openssl",
-            &[
-                "dgst",
-                "-sha256",
-                "-verify",
-                "9c.pub",
-                "-signature",
-                "data.sig",
-                data,
-            ],
-            &[],
-        )
-    };
-    assert_eq!(succeeded(&verify("data.txt")), "Verified OK\n");
-    std::fs::write(bureau.folder.join("other.txt"), "something else\n").unwrap();
-    failed(&verify("other.txt"));
+    check_sha256_signature(
+        &bureau.folder.join("9c.pub"),
+        KeyForm::Pem,
+        &bureau.folder.join("data.sig"),
+        &data,
+        TOOL_TIMEOUT,
+    )
+    .unwrap();
 
     // The factory management key fails (yubico-piv-tool's default, piv-tool's 3DES); the
     // card's own AES-256 key, derived from the issuer key, authenticates.
