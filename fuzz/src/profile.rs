@@ -61,6 +61,6 @@ pub fn run(data: &[u8]) {
                 "a compiled transcript prints to text that parses back"
             );
         }
-        let _ = vsc_personalizer::prepare::run_on_blank(&compiled);
+        let _ = vsc_personalizer::prepare::run_on_blank(&compiled, &master);
     }
 }

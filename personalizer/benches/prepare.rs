@@ -43,7 +43,7 @@ fn prepare_one(c: &mut Criterion) {
         b.iter(|| compile::compile(&profile, &content, &master, Mode::Channel).unwrap())
     });
     group.bench_function("run both on a blank card", |b| {
-        b.iter(|| prepare::run_on_blank(&compiled).unwrap())
+        b.iter(|| prepare::run_on_blank(&compiled, &master).unwrap())
     });
     let signer = vsc_core::transcript::PreparationKey::derive(&master);
     // As in a run: the personalization transcript is compressed against another card's.

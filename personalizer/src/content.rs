@@ -11,6 +11,7 @@
 //! prints lengths, never values.
 
 pub mod openpgp;
+pub mod piv;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -57,6 +58,9 @@ pub struct CardContent {
     /// The OpenPGP application's content, for a profile with `[openpgp]`. (A profile without
     /// the VSC file system leaves the fields above empty.)
     pub openpgp: Option<openpgp::OpenPgpContent>,
+    /// The PIV application's content, for a profile with `[piv]` (its PIN and PUK are `pin`
+    /// and `puk` above).
+    pub piv: Option<piv::PivContent>,
 }
 
 /// The content of one DF.
@@ -159,6 +163,7 @@ impl<'p, R: RngCore + CryptoRng> Resolver<'p, R> {
             puk: SecretBytes::new(&[]),
             keys: Vec::new(),
             openpgp: None,
+            piv: None,
         };
         if let Some(fs) = profile.file_system() {
             content.pin = password(profile, fs.pin(), &mut inputs, position)?;
@@ -193,6 +198,18 @@ impl<'p, R: RngCore + CryptoRng> Resolver<'p, R> {
         }
         if let Some(spec) = profile.openpgp() {
             content.openpgp = Some(openpgp::resolve(
+                profile,
+                spec,
+                &mut inputs,
+                &mut self.scratch,
+                position,
+                self.started,
+            )?);
+        }
+        if let Some(spec) = profile.piv() {
+            content.pin = piv_password(profile, &spec.pin, &mut inputs, position)?;
+            content.puk = piv_password(profile, &spec.puk, &mut inputs, position)?;
+            content.piv = Some(piv::resolve(
                 profile,
                 spec,
                 &mut inputs,
@@ -339,6 +356,42 @@ fn password(
     }
 }
 
+/// A PIV PIN or PUK: digits from a field (of the profile's lengths) or generated.
+fn piv_password(
+    profile: &Profile,
+    spec: &crate::profile::piv::PivPassword,
+    inputs: &mut RecordInputs,
+    position: Position,
+) -> Result<SecretBytes, RecordError> {
+    match spec.source {
+        PasswordSource::Field(field) => {
+            let text = inputs.field(field);
+            let lengths = usize::from(spec.min)..=usize::from(spec.max);
+            if lengths.contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit()) {
+                Ok(SecretBytes::new(text.as_bytes()))
+            } else {
+                let problem = Problem::Password {
+                    min: spec.min,
+                    max: spec.max,
+                };
+                Err(RecordError::field(
+                    position,
+                    profile.field_name(field),
+                    problem,
+                ))
+            }
+        }
+        PasswordSource::Generated { length } => {
+            let mut digits = Zeroizing::new([0u8; 16]);
+            let digits = &mut digits[..usize::from(length)];
+            for digit in digits.iter_mut() {
+                *digit = b'0' + inputs.rng.gen_range(0..10u8);
+            }
+            Ok(SecretBytes::new(digits))
+        }
+    }
+}
+
 fn df_content<'p>(
     spec: &'p DfSpec,
     inputs: &mut RecordInputs,
@@ -411,6 +464,7 @@ impl fmt::Debug for CardContent {
             .field("puk", &self.puk)
             .field("keys", &self.keys)
             .field("openpgp", &self.openpgp)
+            .field("piv", &self.piv)
             .finish()
     }
 }

@@ -29,11 +29,13 @@ pub enum What {
     Preinit,
     /// The personalization transcript as a scriptor script.
     Scriptor,
-    /// An OpenPGP token's certificate, armored (for `gpg --import`).
+    /// An OpenPGP token's certificate, armored (for `gpg --import`); a PIV card's certificates
+    /// in PEM, each after a line naming its slot.
     Certificate,
-    /// An OpenPGP token's public keys in PEM.
+    /// An OpenPGP token's or a PIV card's public keys in PEM.
     PublicKeys,
-    /// An OpenPGP token's fingerprints: one `slot algorithm fingerprint created` line per key.
+    /// An OpenPGP token's fingerprints: one `slot algorithm fingerprint created` line per key; a
+    /// PIV card's: one `slot algorithm SHA-256-of-certificate` line per certificate.
     Fingerprints,
 }
 
@@ -80,8 +82,10 @@ pub enum ExportError {
     /// age refused.
     #[error("age: {0}")]
     Encrypt(String),
-    /// The card has no OpenPGP keys to export.
-    #[error("the card has no OpenPGP certificate or keys (not an OpenPGP token with keys)")]
+    /// The card has no OpenPGP or PIV keys to export.
+    #[error(
+        "the card has no certificate or keys to export (not an OpenPGP token with keys or a PIV card)"
+    )]
     NoExports,
 }
 
@@ -99,16 +103,22 @@ pub fn export(
     let (bytes, secret) = match what {
         What::Image => (stored.card.image.clone().into(), false),
         What::Certificate | What::PublicKeys | What::Fingerprints => {
-            let exports = stored
-                .card
-                .exports
-                .as_deref()
-                .and_then(Exports::from_json)
-                .ok_or(ExportError::NoExports)?;
-            let text = match what {
-                What::Certificate => exports.certificate,
-                What::PublicKeys => exports.public_keys_pem(),
-                _ => exports.fingerprints(),
+            let json = stored.card.exports.as_deref().unwrap_or_default();
+            let text = match (
+                Exports::from_json(json),
+                crate::compile::piv::Exports::from_json(json),
+            ) {
+                (Some(exports), _) => match what {
+                    What::Certificate => exports.certificate,
+                    What::PublicKeys => exports.public_keys_pem(),
+                    _ => exports.fingerprints(),
+                },
+                (None, Some(exports)) => match what {
+                    What::Certificate => exports.certificates_pem(),
+                    What::PublicKeys => exports.public_keys_pem(),
+                    _ => exports.fingerprints(),
+                },
+                (None, None) => return Err(ExportError::NoExports),
             };
             (text.into_bytes().into(), false)
         }

@@ -257,6 +257,105 @@ pub mod openpgp {
     }
 }
 
+/// The PIV application's commands (docs/piv.md), the Yubico extensions among them.
+pub mod piv {
+    use zeroize::Zeroizing;
+
+    use super::CommandBuf;
+    use crate::apdu::Class;
+    use crate::applications::piv::{AID, Slot};
+
+    /// The length PINs and PUKs travel in, padded with `FF`.
+    pub const PADDED_LEN: usize = 8;
+
+    fn raw(ins: u8, p1: u8, p2: u8) -> CommandBuf {
+        CommandBuf::raw(Class::PLAIN, ins, p1, p2)
+    }
+
+    /// SELECT of PIV by its RID `A000000308`, without Le, as yubico-piv-tool sends it.
+    pub fn select() -> CommandBuf {
+        raw(0xA4, 0x04, 0x00).with_data(&AID[..5])
+    }
+
+    /// A PIN or PUK padded with `FF` to 8 bytes (longer values are cut; profiles allow 8 at
+    /// most).
+    pub fn padded(value: &[u8]) -> Zeroizing<[u8; PADDED_LEN]> {
+        let mut out = Zeroizing::new([0xFF; PADDED_LEN]);
+        let len = value.len().min(PADDED_LEN);
+        out[..len].copy_from_slice(&value[..len]);
+        out
+    }
+
+    /// VERIFY of the PIN (`80`) with its value (padded here); empty `value`: ask the status,
+    /// which costs no try (`81`: the PUK's status).
+    pub fn verify(reference: u8, value: &[u8]) -> CommandBuf {
+        if value.is_empty() {
+            raw(0x20, 0x00, reference)
+        } else {
+            raw(0x20, 0x00, reference).with_data(&padded(value)[..])
+        }
+    }
+
+    /// CHANGE REFERENCE DATA of the PIN (`80`) or the PUK (`81`): the current value and the new
+    /// one, each padded.
+    pub fn change_reference_data(reference: u8, current: &[u8], new: &[u8]) -> CommandBuf {
+        let mut data = Zeroizing::new(Vec::with_capacity(2 * PADDED_LEN));
+        data.extend_from_slice(&padded(current)[..]);
+        data.extend_from_slice(&padded(new)[..]);
+        raw(0x24, 0x00, reference).with_data(&data)
+    }
+
+    /// The three bytes of a PIV object tag (`5FC1xx`), or the one of `7E`.
+    fn tag_bytes(tag: u32) -> Vec<u8> {
+        let bytes = tag.to_be_bytes();
+        match tag {
+            0..=0xFF => vec![bytes[3]],
+            0x100..=0xFFFF => bytes[2..].to_vec(),
+            _ => bytes[1..].to_vec(),
+        }
+    }
+
+    /// PUT DATA `5C <tag> 53 <value>`.
+    pub fn put_data(tag: u32, value: &[u8]) -> CommandBuf {
+        let mut data = Vec::with_capacity(value.len() + 10);
+        crate::tlv::push_primitive(&mut data, &[0x5C], &tag_bytes(tag));
+        crate::tlv::push_primitive(&mut data, &[0x53], value);
+        raw(0xDB, 0x3F, 0xFF).with_data(&data)
+    }
+
+    /// GET DATA `5C <tag>`, as much as the card has (extended Le).
+    pub fn get_data(tag: u32) -> CommandBuf {
+        let mut data = Vec::with_capacity(5);
+        crate::tlv::push_primitive(&mut data, &[0x5C], &tag_bytes(tag));
+        raw(0xCB, 0x3F, 0xFF).with_data(&data).with_ne(65_536)
+    }
+
+    /// IMPORT ASYMMETRIC KEY (Yubico, INS `FE`) of `algorithm` (`07`, `11`, `14`) into
+    /// `slot`: the template of the key's parts and policies.
+    pub fn import_key(algorithm: u8, slot: Slot, template: &[u8]) -> CommandBuf {
+        raw(0xFE, algorithm, slot.byte()).with_data(template)
+    }
+
+    /// SET MANAGEMENT KEY (Yubico, INS `FF`, no touch): `<algorithm> 9B <length> <key>`.
+    pub fn set_management_key(algorithm: u8, key: &[u8]) -> CommandBuf {
+        let mut data = Zeroizing::new(Vec::with_capacity(key.len() + 3));
+        data.extend_from_slice(&[algorithm, 0x9B, key.len() as u8]);
+        data.extend_from_slice(key);
+        raw(0xFF, 0xFF, 0xFF).with_data(&data)
+    }
+
+    /// GET SERIAL (Yubico, INS `F8`): the card's serial number (a VSC's: its UID's last four
+    /// bytes), without Le as yubico-piv-tool sends it.
+    pub fn get_serial() -> CommandBuf {
+        raw(0xF8, 0x00, 0x00)
+    }
+
+    /// GET METADATA (Yubico, INS `F7`) of a key slot, `9B`, the PIN `80` or the PUK `81`.
+    pub fn get_metadata(reference: u8) -> CommandBuf {
+        raw(0xF7, 0x00, reference).with_ne(65_536)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

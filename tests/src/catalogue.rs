@@ -241,7 +241,7 @@ pub fn demo() -> Result<Demo> {
             }
         }
     }
-    let personalized = vsc_personalizer::prepare::run_on_blank(&compiled)
+    let personalized = vsc_personalizer::prepare::run_on_blank(&compiled, &master)
         .map_err(|(kind, e)| failed("personalizing the demo card")(format!("{kind}: {e}")))?;
     Ok(Demo {
         pre_initialized: pre_initialized.into_state(),

@@ -72,6 +72,31 @@ impl Pkcs11Slot {
         run_command(command, "", timeout)
     }
 
+    /// Signs `input` with mechanism `ECDSA-SHA256` and the private key whose `CKA_ID` is
+    /// `key_id` (hex), writing the signature to `output` as DER (`--signature-format openssl`,
+    /// what `openssl dgst -verify` reads). With `pin`, logs in with it first.
+    pub fn sign_ecdsa_sha256(
+        &self,
+        key_id: &str,
+        pin: Option<&str>,
+        input: &Path,
+        output: &Path,
+        timeout: Duration,
+    ) -> Result<ToolOutput> {
+        let mut command = self.command();
+        if let Some(pin) = pin {
+            command.args(["--login", "--pin", pin]);
+        }
+        command
+            .args(["--sign", "--mechanism", "ECDSA-SHA256", "--id", key_id])
+            .args(["--signature-format", "openssl"])
+            .arg("--input-file")
+            .arg(input)
+            .arg("--output-file")
+            .arg(output);
+        run_command(command, "", timeout)
+    }
+
     /// Reads the `kind` object whose `CKA_ID` is `id` (hex) into `output`, as DER.
     pub fn read_object(
         &self,

@@ -60,6 +60,12 @@ pub fn run(args: BlankArgs) -> anyhow::Result<Outcome> {
             args.uid,
             args.out.display()
         );
+    } else if profile.piv().is_some() {
+        println!(
+            "factory-fresh PIV card {} (PIN 123456, PUK 12345678, the default management key, no keys) written to {}",
+            args.uid,
+            args.out.display()
+        );
     } else {
         println!(
             "pre-initialized card {} ({}) written to {}",

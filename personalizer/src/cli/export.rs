@@ -23,9 +23,11 @@ use super::ui::Verbosity;
 /// personalization transcript as a pcsc-tools scriptor script. Transcripts are verified against
 /// the trusted keys before they leave the store. For an OpenPGP token: `certificate`, the
 /// armored OpenPGP certificate of its keys, self-signed at preparation (`gpg --import` takes
-/// it); `public-keys`, its public keys in PEM; `fingerprints`, one line per key. An OpenPGP
-/// token's transcript carries its keys and PINs: it is written encrypted to --recipient (or in
-/// clear only with --clear).
+/// it); `public-keys`, its public keys in PEM; `fingerprints`, one line per key. For a PIV
+/// card: `certificate`, its slots' certificates in PEM; `public-keys`, its public keys in PEM;
+/// `fingerprints`, the SHA-256 of each certificate. An OpenPGP token's or a PIV card's
+/// transcript carries its keys and PINs: it is written encrypted to --recipient (or in clear
+/// only with --clear).
 #[derive(Debug, Args)]
 #[command(long_about)]
 pub struct ExportArgs {
@@ -137,7 +139,12 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
             stored.card.preinit_digest
         ),
         What::Scriptor => "scriptor script".to_string(),
-        What::Certificate => "OpenPGP certificate".to_string(),
+        What::Certificate => match stored.card.exports.as_deref() {
+            Some(json) if vsc_personalizer::compile::piv::Exports::from_json(json).is_some() => {
+                "PIV certificates".to_string()
+            }
+            _ => "OpenPGP certificate".to_string(),
+        },
         What::PublicKeys => "public keys".to_string(),
         What::Fingerprints => "fingerprints".to_string(),
     };

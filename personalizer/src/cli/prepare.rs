@@ -63,7 +63,7 @@ pub struct PrepareArgs {
     no_pin_mailer: bool,
 
     /// Also write the certificates of the OpenPGP tokens stored into FILE (new), one armored
-    /// block each, for `gpg --import`.
+    /// block each, for `gpg --import`; of PIV cards, each slot's certificate in PEM.
     #[arg(long, value_name = "FILE")]
     exports: Option<PathBuf>,
 

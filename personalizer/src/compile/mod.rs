@@ -17,6 +17,7 @@
 
 mod file_system;
 pub mod openpgp;
+pub mod piv;
 
 use vsc_core::Uid;
 use vsc_core::apdu::Status;
@@ -51,6 +52,19 @@ pub struct Compiled {
     pub perso: Transcript,
     /// For an OpenPGP card: its certificate, public keys and fingerprints.
     pub exports: Option<openpgp::Exports>,
+    /// For a PIV card: its certificates and public keys.
+    pub piv_exports: Option<piv::Exports>,
+}
+
+impl Compiled {
+    /// What preparation exports of the card, as the store keeps it (JSON), if anything.
+    pub fn exports_json(&self) -> Option<String> {
+        match (&self.exports, &self.piv_exports) {
+            (Some(exports), _) => Some(exports.to_json()),
+            (None, Some(exports)) => Some(exports.to_json()),
+            (None, None) => None,
+        }
+    }
 }
 
 /// Why a card's transcripts cannot be made. These are program or profile limits, not bad
@@ -91,6 +105,9 @@ pub enum CompileError {
     /// A key could not be made or used.
     #[error(transparent)]
     Key(#[from] openpgp::key::KeyError),
+    /// A PIV certificate could not be issued.
+    #[error(transparent)]
+    Issue(#[from] piv::IssueError),
     /// The profile fills nothing this compiler knows.
     #[error("the profile fills no application")]
     Empty,
@@ -118,6 +135,23 @@ pub fn compile(
             preinit,
             perso: Transcript { header, steps },
             exports,
+            piv_exports: None,
+        });
+    }
+    if let (Some(spec), Some(piv)) = (profile.piv(), &content.piv) {
+        let (steps, exports) = piv::personalize(spec, content, piv, master)?;
+        let header = header(
+            profile,
+            content.uid,
+            Kind::Personalization,
+            &openpgp::token_atr(),
+            Channel::Plain,
+        )?;
+        return Ok(Compiled {
+            preinit,
+            perso: Transcript { header, steps },
+            exports: None,
+            piv_exports: Some(exports),
         });
     }
     let fs = profile.file_system().ok_or(CompileError::Empty)?;
@@ -141,6 +175,7 @@ pub fn compile(
         preinit,
         perso: perso.finish(header),
         exports: None,
+        piv_exports: None,
     })
 }
 
@@ -157,6 +192,8 @@ pub fn compile_preinit(
     let mut builder = Builder::plain();
     if profile.openpgp().is_some() {
         openpgp::preinitialize(&mut builder, uid)?;
+    } else if profile.piv().is_some() {
+        piv::preinitialize(&mut builder, uid)?;
     } else {
         let fs = profile.file_system().ok_or(CompileError::Empty)?;
         let channel_keys =

@@ -252,7 +252,7 @@ pub(super) fn resolve(
 }
 
 /// A file's bytes; the reason of a failure names the system's error, never the content.
-fn read_file(path: &str) -> Result<Vec<u8>, String> {
+pub(super) fn read_file(path: &str) -> Result<Vec<u8>, String> {
     const MAX_FILE: u64 = 1 << 20;
     let metadata = std::fs::metadata(path).map_err(|e| e.kind().to_string())?;
     if metadata.len() > MAX_FILE {

@@ -422,7 +422,7 @@ pub fn dictionaries(
     let perso = match mode {
         // An OpenPGP token's transcript is plain in every mode: no dictionary (below).
         Mode::Plain => None,
-        Mode::Channel if profile.openpgp().is_some() => None,
+        Mode::Channel if profile.openpgp().is_some() || profile.piv().is_some() => None,
         Mode::Channel => match store.dictionary(id, version, Kind::Personalization)? {
             Some(dictionary) => Some(dictionary),
             // Only a protected transcript may train a dictionary, which rests in clear: a plain
@@ -488,7 +488,7 @@ pub fn prepare_card(
     let uid = content.uid;
     let compiled = compile::compile(profile, content, master, mode)
         .map_err(|source| CardError::Compile { position, source })?;
-    let card = run_on_blank(&compiled).map_err(|(kind, source)| CardError::Replay {
+    let card = run_on_blank(&compiled, master).map_err(|(kind, source)| CardError::Replay {
         position,
         uid,
         kind,
@@ -523,22 +523,33 @@ pub fn prepare_card(
             preinit_digest: hex::encode_upper(preinit_digest.as_bytes()),
             perso,
             perso_digest: hex::encode_upper(perso_digest.as_bytes()),
-            exports: compiled.exports.as_ref().map(|e| e.to_json()),
+            exports: compiled.exports_json(),
         },
         pins: PinRow::new(content),
         position,
     })
 }
 
-/// Runs both transcripts on a blank card; the personalized card, or which transcript failed.
-pub fn run_on_blank(compiled: &Compiled) -> Result<Card, (&'static str, ReplayError)> {
+/// Runs both transcripts on a blank card, live steps computed from the issuer key `master`; the
+/// personalized card, or which transcript failed.
+pub fn run_on_blank(
+    compiled: &Compiled,
+    master: &MasterKey,
+) -> Result<Card, (&'static str, ReplayError)> {
     let mut link = CardOsLink::new(Card::blank());
     for (kind, transcript) in [
         ("pre-initialization", &compiled.preinit),
         ("personalization", &compiled.perso),
     ] {
         replay::check_card(&mut link, &transcript.header).map_err(|e| (kind, e))?;
-        replay::replay(&mut link, transcript, |_| {}).map_err(|e| (kind, e))?;
+        replay::replay_live(
+            &mut link,
+            transcript,
+            replay::Unchecked::default(),
+            replay::LiveKeys::issuer(master),
+            |_| {},
+        )
+        .map_err(|e| (kind, e))?;
         link.reset(ResetKind::Cold)
             .map_err(|e| (kind, ReplayError::Link { step: 0, cause: e }))?;
     }
@@ -672,24 +683,24 @@ impl ExportsFile {
     fn append(&mut self, cards: &[PreparedCard]) -> Result<(), PrepareError> {
         use std::io::Write;
         for card in cards {
-            let Some(exports) = card
-                .exports
-                .as_deref()
-                .and_then(crate::compile::openpgp::Exports::from_json)
-            else {
+            let json = card.exports.as_deref().unwrap_or_default();
+            let text = if let Some(exports) = crate::compile::openpgp::Exports::from_json(json) {
+                format!(
+                    "Token {} ({}):\n{}{}\n",
+                    card.uid,
+                    exports.keys.first().map_or("", |k| k.fingerprint.as_str()),
+                    exports.certificate,
+                    if exports.certificate.ends_with('\n') {
+                        ""
+                    } else {
+                        "\n"
+                    }
+                )
+            } else if let Some(exports) = crate::compile::piv::Exports::from_json(json) {
+                format!("PIV card {}:\n{}\n", card.uid, exports.certificates_pem())
+            } else {
                 continue;
             };
-            let text = format!(
-                "Token {} ({}):\n{}{}\n",
-                card.uid,
-                exports.keys.first().map_or("", |k| k.fingerprint.as_str()),
-                exports.certificate,
-                if exports.certificate.ends_with('\n') {
-                    ""
-                } else {
-                    "\n"
-                }
-            );
             self.file
                 .write_all(text.as_bytes())
                 .map_err(|source| crate::files::FileError::Io {

@@ -9,6 +9,7 @@
 mod access;
 mod error;
 pub mod openpgp;
+pub mod piv;
 mod raw;
 mod validate;
 pub(crate) mod value;
@@ -48,6 +49,7 @@ pub struct Profile {
     uid: UidSource,
     file_system: Option<FileSystemSpec>,
     openpgp: Option<openpgp::OpenPgpSpec>,
+    piv: Option<piv::PivSpec>,
     fields: Vec<FieldUse>,
 }
 
@@ -100,13 +102,19 @@ impl Profile {
             path: path.to_path_buf(),
             source,
         })?;
-        Profile::from_toml(&text)
+        Profile::from_toml_in(&text, path.parent().unwrap_or(Path::new("")))
     }
 
-    /// Parses and validates a profile.
+    /// Parses and validates a profile; files it names (a PIV CA's) are relative to the
+    /// working folder.
     pub fn from_toml(text: &str) -> Result<Profile, ProfileError> {
+        Profile::from_toml_in(text, Path::new(""))
+    }
+
+    /// Parses and validates a profile whose files (a PIV CA's) are relative to `base`.
+    pub fn from_toml_in(text: &str, base: &Path) -> Result<Profile, ProfileError> {
         let raw: raw::RawProfile = toml::from_str(text)?;
-        validate::validate(raw)
+        validate::validate(raw, base)
     }
 
     /// The profile's identifier (e.g. `vsc-demo-id`), as transcripts name it.
@@ -137,6 +145,11 @@ impl Profile {
     /// The OpenPGP application it fills, if any.
     pub fn openpgp(&self) -> Option<&openpgp::OpenPgpSpec> {
         self.openpgp.as_ref()
+    }
+
+    /// The PIV application it fills, if any.
+    pub fn piv(&self) -> Option<&piv::PivSpec> {
+        self.piv.as_ref()
     }
 
     /// Whether some key is derived from the issuer master key (a [`crate::content::KeyDeriver`]

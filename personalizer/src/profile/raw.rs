@@ -18,6 +18,55 @@ pub struct RawProfile {
     #[serde(default)]
     pub key: Vec<RawKey>,
     pub openpgp: Option<RawOpenPgp>,
+    pub piv: Option<RawPiv>,
+}
+
+/// `[piv]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPiv {
+    pub management_key: Option<String>,
+    pub ca: Option<RawCa>,
+    #[serde(default)]
+    pub subject: Vec<RawSubjectPart>,
+    pub authentication: Option<RawPivSlot>,
+    pub signature: Option<RawPivSlot>,
+    pub key_management: Option<RawPivSlot>,
+    pub card_authentication: Option<RawPivSlot>,
+    pub pin: RawOpenPgpPassword,
+    pub puk: RawOpenPgpPassword,
+}
+
+/// `[piv.ca]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCa {
+    pub certificate: String,
+    pub key: String,
+    pub validity_days: Option<u32>,
+}
+
+/// `[[piv.subject]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSubjectPart {
+    pub attribute: String,
+    pub value: RawValue,
+}
+
+/// `[piv.authentication]`, `[piv.signature]`, `[piv.key_management]`,
+/// `[piv.card_authentication]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPivSlot {
+    pub algorithm: String,
+    pub source: String,
+    pub field: Option<String>,
+    pub passphrase_field: Option<String>,
+    pub pin_policy: Option<String>,
+    pub touch_policy: Option<String>,
+    pub certificate: Option<String>,
+    pub certificate_field: Option<String>,
 }
 
 /// `[openpgp]`.

@@ -86,8 +86,8 @@ pub(super) fn keys_of(
         .collect()
 }
 
-/// Runs a live step with its key.
-pub(super) fn run(
+/// Runs a live step with its key (data preparation's reference card runs it too).
+pub fn run(
     link: &mut impl CardLink,
     live: &LiveStep,
     key: &BlockKey,

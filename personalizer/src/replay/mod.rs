@@ -17,7 +17,7 @@ use std::fmt;
 
 pub use card_os::CardOsLink;
 pub use input::{Input, InputError, OpenTranscriptError, Script, Trust, TrustError};
-pub use live::{LiveFailure, LiveKeys};
+pub use live::{LiveFailure, LiveKeys, run as run_live_step};
 pub use pcsc_link::{PcscLink, connect_exclusive};
 use vsc_core::apdu::{Command, Status};
 use vsc_core::commands;

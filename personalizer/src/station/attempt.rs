@@ -12,6 +12,7 @@ use vsc_core::transcript::Kind;
 
 use super::lease::{Claims, LeaseLost, LeasedLink};
 use super::openpgp::{self, Before};
+use super::piv;
 use super::readback::{ReadbackError, compare_clear_side};
 use super::{Config, Event, POLL};
 use crate::replay::{self, CardLink, LinkError, OpenTranscriptError, PcscLink, ReplayError};
@@ -119,6 +120,10 @@ pub enum Failure {
     /// default, blocked, or tried), or that could not be checked.
     #[error(transparent)]
     Token(#[from] openpgp::CheckError),
+    /// A PIV card refused before anything was written (its PIN, PUK or management key is not
+    /// the factory one, blocked, or tried; another card's CHUID), or that could not be checked.
+    #[error(transparent)]
+    Piv(#[from] piv::CheckError),
     /// The claim was lost mid-card (taken over, or not renewed for its lease): the replay
     /// stopped before its next command.
     #[error("stopped before the next command: {0}")]
@@ -291,7 +296,21 @@ pub(super) fn run(
         Err(error) => return failed(None, error.into(), Some(&digest)),
     };
     let token = openpgp::is_openpgp(transcript);
-    if token {
+    let piv_card = piv::is_piv(transcript);
+    let piv_exports = stored
+        .card
+        .exports
+        .as_deref()
+        .and_then(crate::compile::piv::Exports::from_json);
+    if piv_card {
+        // A PIV card must still have its factory PIN, PUK and management key: checked
+        // (without spending a try) before anything is written.
+        match piv::check_before(&mut link, uid, piv_exports.as_ref()) {
+            Ok(piv::Before::Replay) => {}
+            Ok(piv::Before::Finished) => return Attempt::Confirmed { uid, digest },
+            Err(error) => return failed(None, error.into(), Some(&digest)),
+        }
+    } else if token {
         // An OpenPGP token is known by its AID, not its ATR (each product has its own), and
         // must still have its factory admin PIN: checked before anything is written.
         let exports = stored
@@ -349,15 +368,21 @@ pub(super) fn run(
     if let Err(error) = replayed {
         let failure = match guard.check() {
             Err(lost) => Failure::LeaseLost(lost),
-            Ok(()) => match openpgp::refusal(&error).filter(|_| token) {
-                Some(refusal) => openpgp::CheckError::Refused(refusal).into(),
-                None => error.clone().into(),
+            Ok(()) => match (
+                openpgp::refusal(&error).filter(|_| token),
+                piv::refusal(&error).filter(|_| piv_card),
+            ) {
+                (Some(refusal), _) => openpgp::CheckError::Refused(refusal).into(),
+                (None, Some(refusal)) => piv::CheckError::Refused(refusal).into(),
+                (None, None) => error.clone().into(),
             },
         };
         return failed(error.step(), failure, Some(&digest));
     }
     // Read the clear side back, as any application sees it.
-    let read_back = if token {
+    let read_back = if piv_card {
+        piv::read_back(&mut link, uid, piv_exports.as_ref())
+    } else if token {
         let exports = stored
             .card
             .exports

@@ -14,6 +14,7 @@
 mod attempt;
 mod lease;
 pub mod openpgp;
+pub mod piv;
 mod readback;
 
 use std::ffi::CString;

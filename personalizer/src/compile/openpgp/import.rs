@@ -78,7 +78,9 @@ pub fn import(
     Ok(imported)
 }
 
-fn pkcs8(bytes: &[u8], passphrase: Option<&[u8]>) -> Result<PrivateKey, ImportError> {
+/// A PKCS #8 key (plain or encrypted, PEM or DER), or a PKCS #1 / SEC 1 PEM one: also what a
+/// PIV slot imports.
+pub fn pkcs8(bytes: &[u8], passphrase: Option<&[u8]>) -> Result<PrivateKey, ImportError> {
     let pem = bytes.starts_with(b"-----BEGIN");
     let encrypted = pem
         && (contains(bytes, b"ENCRYPTED PRIVATE KEY")

@@ -128,6 +128,17 @@ impl PrivateKey {
         })
     }
 
+    /// The key as an OpenSSL key (RSA and the NIST curves; the 25519 keys live in the dalek
+    /// crates): for X.509 certificates of PIV keys.
+    pub fn to_pkey(&self) -> Result<PKey<Private>, KeyError> {
+        match self {
+            PrivateKey::Rsa(rsa) => PKey::from_rsa(rsa.clone()),
+            PrivateKey::Ec { key, .. } => PKey::from_ec_key(key.clone()),
+            _ => return Err(self.failed("no OpenSSL key")),
+        }
+        .map_err(|_| self.failed("no OpenSSL key"))
+    }
+
     /// The public key in PEM (SubjectPublicKeyInfo, `BEGIN PUBLIC KEY`).
     pub fn public_pem(&self) -> Result<String, KeyError> {
         let pem = match self {

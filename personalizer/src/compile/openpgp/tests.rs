@@ -55,7 +55,7 @@ fn the_demo_tokens_personalize_on_the_card_os_and_their_certificates_verify() {
             compiled.perso.header.channel,
             vsc_core::transcript::Channel::Plain
         );
-        let mut card = run_on_blank(&compiled).unwrap();
+        let mut card = run_on_blank(&compiled, &master).unwrap();
         let exports = compiled.exports.unwrap();
         // The certificate parses, its self-signatures verify, and its fingerprints are the
         // card's C7–C9.
@@ -248,7 +248,7 @@ fn the_read_back_checks_fingerprints_and_masks_what_products_differ_in() {
         panic!()
     };
     assert_eq!(hex::encode_upper(command.as_bytes()), "00CA006E000000");
-    let mut card = run_on_blank(&compiled).unwrap();
+    let mut card = run_on_blank(&compiled, &master).unwrap();
     assert_eq!(send(&mut card, "00A4040006D27600012401"), "9000");
     let answer = card.transmit(command.as_bytes());
     assert!(expect.matches(&answer));
@@ -364,7 +364,7 @@ pw3 = {{ generate = 8 }}
         let profile = Profile::from_toml(&text).unwrap();
         let content = resolve(&profile, &records).pop().unwrap().unwrap();
         let compiled = compile(&profile, &content, &master, Mode::Channel).unwrap();
-        run_on_blank(&compiled).unwrap();
+        run_on_blank(&compiled, &master).unwrap();
         let exports = compiled.exports.unwrap();
         let (certificate, _) =
             SignedPublicKey::from_armor_single(exports.certificate.as_bytes()).unwrap();

@@ -2,6 +2,7 @@
 //! once, each failure naming the item and the rule. Value plans are compiled in [`value`].
 
 mod openpgp;
+mod piv;
 mod value;
 
 use std::collections::HashMap;
@@ -30,7 +31,7 @@ const MAX_LABEL: usize = 16;
 const MAX_RECORD_LEN: u32 = 0xFFFF;
 const MAX_RECORDS: u32 = 254;
 
-pub(super) fn validate(raw: RawProfile) -> Result<Profile, ProfileError> {
+pub(super) fn validate(raw: RawProfile, base: &std::path::Path) -> Result<Profile, ProfileError> {
     let mut compiler = Compiler::default();
     if raw.id.trim().is_empty() || raw.id.chars().any(char::is_control) || raw.id.len() > 64 {
         return Err(ProfileError::invalid(
@@ -63,20 +64,24 @@ pub(super) fn validate(raw: RawProfile) -> Result<Profile, ProfileError> {
         Some(section) => Some(compiler.openpgp(section)?),
         None => None,
     };
-    match (&file_system, &openpgp) {
-        (None, None) => {
+    let piv = match &raw.piv {
+        Some(section) => Some(compiler.piv(section, base)?),
+        None => None,
+    };
+    match (file_system.is_some(), openpgp.is_some(), piv.is_some()) {
+        (false, false, false) => {
             return Err(ProfileError::invalid(
                 "profile",
-                "it fills nothing: give the VSC file system ([public], [private], [pin], [puk]) or [openpgp]",
+                "it fills nothing: give the VSC file system ([public], [private], [pin], [puk]), [openpgp] or [piv]",
             ));
         }
-        (Some(_), Some(_)) => {
+        (true, false, false) | (false, true, false) | (false, false, true) => {}
+        _ => {
             return Err(ProfileError::invalid(
                 "profile",
-                "a card with both the VSC file system and [openpgp] cannot be personalized yet (docs/profile.md)",
+                "a card with more than one of the VSC file system, [openpgp] and [piv] cannot be personalized yet (docs/profile.md)",
             ));
         }
-        _ => {}
     }
     Ok(Profile {
         id: raw.id,
@@ -85,6 +90,7 @@ pub(super) fn validate(raw: RawProfile) -> Result<Profile, ProfileError> {
         uid,
         file_system,
         openpgp,
+        piv,
         fields: compiler.fields,
     })
 }
