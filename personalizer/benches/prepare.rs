@@ -11,6 +11,7 @@ use std::path::Path;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use vsc_core::crypto::MasterKey;
 use vsc_personalizer::compile::openpgp::key::PrivateKey;
+use vsc_personalizer::compile::openpgp::packets::{self, CertificateInput, KeyPacket, Role};
 use vsc_personalizer::compile::{self, Mode};
 use vsc_personalizer::content::{Resolver, system_rng};
 use vsc_personalizer::keys::MasterKeyDeriver;
@@ -165,6 +166,36 @@ fn prepare_token(c: &mut Criterion) {
     group.finish();
     let mut group = c.benchmark_group("token keys");
     group.throughput(Throughput::Elements(1));
+    // The floor under "with keys": what the keys cost however the rest is done, the three key
+    // pairs generated (each a base point multiplication) and the certificate's three Ed25519
+    // signatures (each another), nothing else.
+    group.bench_function(
+        "Ed25519/X25519 floor (3 key pairs, 3 certificate signatures)",
+        |b| {
+            b.iter(|| {
+                let keys = [
+                    (OpenPgpAlgorithm::Ed25519, Role::Primary),
+                    (OpenPgpAlgorithm::Cv25519, Role::Encryption),
+                    (OpenPgpAlgorithm::Ed25519, Role::Authentication),
+                ]
+                .map(|(algorithm, role)| {
+                    let key = PrivateKey::generate(algorithm).unwrap();
+                    let packet = KeyPacket::new(algorithm, role, &key.public().unwrap(), 1);
+                    (key, packet)
+                });
+                packets::certificate(&CertificateInput {
+                    primary: &keys[0].1,
+                    signer: &keys[0].0,
+                    subkeys: vec![
+                        (&keys[1].1, Role::Encryption),
+                        (&keys[2].1, Role::Authentication),
+                    ],
+                    user_id: b"Zoe Hartmann <zoe@example.org>",
+                })
+                .unwrap()
+            })
+        },
+    );
     group.sample_size(20);
     group.bench_function("RSA-2048 key generation", |b| {
         b.iter(|| PrivateKey::generate(OpenPgpAlgorithm::Rsa2048).unwrap())

@@ -302,6 +302,7 @@ pub(super) fn run(
         .exports
         .as_deref()
         .and_then(crate::compile::piv::Exports::from_json);
+    let mut token_keys = openpgp::TokenKeys::default();
     if piv_card {
         // A PIV card must still have its factory PIN, PUK and management key: checked
         // (without spending a try) before anything is written.
@@ -311,17 +312,25 @@ pub(super) fn run(
             Err(error) => return failed(None, error.into(), Some(&digest)),
         }
     } else if token {
+        // The public keys its read-back compares: a token whose keys the store cannot name is
+        // refused before anything is written, rather than read back without them.
+        token_keys =
+            match openpgp::TokenKeys::from_store(transcript, stored.card.exports.as_deref()) {
+                Ok(keys) => keys,
+                Err(problem) => {
+                    return failed(
+                        None,
+                        openpgp::CheckError::from(problem).into(),
+                        Some(&digest),
+                    );
+                }
+            };
         // An OpenPGP token is known by its AID, not its ATR (each product has its own), and
         // must still have its factory admin PIN: checked before anything is written.
-        let exports = stored
-            .card
-            .exports
-            .as_deref()
-            .and_then(crate::compile::openpgp::Exports::from_json);
         match openpgp::check_before(&mut link, transcript, uid) {
             Ok(Before::Replay) => {}
             Ok(Before::Finished) => {
-                return match openpgp::read_back(&mut link, transcript, &view, exports.as_ref()) {
+                return match openpgp::read_back(&mut link, transcript, &view, &token_keys) {
                     Ok(_) => Attempt::Confirmed { uid, digest },
                     Err(error) => failed(None, Failure::OperationalDiffers(error), Some(&digest)),
                 };
@@ -383,12 +392,7 @@ pub(super) fn run(
     let read_back = if piv_card {
         piv::read_back(&mut link, uid, piv_exports.as_ref())
     } else if token {
-        let exports = stored
-            .card
-            .exports
-            .as_deref()
-            .and_then(crate::compile::openpgp::Exports::from_json);
-        openpgp::read_back(&mut link, transcript, &view, exports.as_ref())
+        openpgp::read_back(&mut link, transcript, &view, &token_keys)
     } else {
         compare_clear_side(&mut link, &view.fs)
     };

@@ -3,7 +3,7 @@
 //! it must still have its factory admin PIN; after the replay its application data, cardholder
 //! data, URL and public keys are read back and compared with what preparation made.
 
-use vsc_core::apdu::Status;
+use vsc_core::apdu::{Command, Ins, Status};
 use vsc_core::applications::PublicPart;
 use vsc_core::applications::openpgp::{DEFAULT_PW3, Slot};
 use vsc_core::commands::{CommandBuf, openpgp as op};
@@ -104,6 +104,93 @@ pub enum CheckError {
     /// The token is refused.
     #[error("the token is refused, nothing was written: {0}")]
     Refused(#[from] TokenRefusal),
+    /// The store lacks what the read-back compares the token's keys with.
+    #[error("the job is refused, nothing was written: {0}")]
+    Exports(#[from] ExportsProblem),
+}
+
+/// Why the stored exports cannot serve the read-back of a token whose transcript imports keys:
+/// without them its public keys could not be compared after the replay.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExportsProblem {
+    /// The store holds no exports of the card.
+    #[error(
+        "the store holds no exports of this token, whose transcript imports its {0} key: its public keys could not be read back; prepare the token again"
+    )]
+    Missing(&'static str),
+    /// The stored exports do not parse.
+    #[error(
+        "the store's exports of this token do not parse: its public keys could not be read back; prepare the token again"
+    )]
+    Malformed,
+    /// The exports have no public key (or an unreadable one) for a slot the transcript fills.
+    #[error(
+        "the store's exports of this token have no {0} public key, which its transcript imports: it could not be read back; prepare the token again"
+    )]
+    NoKey(&'static str),
+}
+
+/// The public keys a token must answer after its replay, one per slot its transcript imports a
+/// key into, as `7F49` templates (from the exports preparation stored).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenKeys(Vec<(Slot, Vec<u8>)>);
+
+impl TokenKeys {
+    /// The keys of `transcript`'s token from the stored `exports` (JSON): every slot the
+    /// transcript imports a key into must have its public key there, or the job is refused
+    /// before anything is written. A transcript without key imports needs no exports.
+    pub fn from_store(
+        transcript: &Transcript,
+        exports: Option<&str>,
+    ) -> Result<TokenKeys, ExportsProblem> {
+        let slots = imported_slots(transcript);
+        let Some(&first) = slots.first() else {
+            return Ok(TokenKeys::default());
+        };
+        let exports = exports.ok_or(ExportsProblem::Missing(first.name()))?;
+        let exports = Exports::from_json(exports).ok_or(ExportsProblem::Malformed)?;
+        let mut keys = Vec::with_capacity(slots.len());
+        for slot in slots {
+            let template = exports
+                .keys
+                .iter()
+                .find(|key| key.slot == slot.name())
+                .and_then(|key| hex::decode(&key.card_public_key).ok())
+                .filter(|template| !public_values(template).is_empty())
+                .ok_or(ExportsProblem::NoKey(slot.name()))?;
+            keys.push((slot, template));
+        }
+        Ok(TokenKeys(keys))
+    }
+}
+
+/// The slots whose key `transcript` imports (PUT DATA odd `3FFF` of a `4D` extended header
+/// list, the slot named by its control reference template), in transcript order.
+fn imported_slots(transcript: &Transcript) -> Vec<Slot> {
+    let mut slots = Vec::new();
+    for step in &transcript.steps {
+        let Step::Command { command, .. } = step else {
+            continue;
+        };
+        let Ok(command) = Command::parse(command.as_bytes()) else {
+            continue;
+        };
+        if command.ins != Ins::PutDataOdd.byte() || (command.p1, command.p2) != (0x3F, 0xFF) {
+            continue;
+        }
+        let crt = split(command.data)
+            .filter(|(tag, _)| *tag == 0x4D)
+            .and_then(|(_, list)| split(list))
+            .map(|(tag, _)| tag);
+        if let Some(slot) = Slot::ALL
+            .into_iter()
+            .find(|slot| crt == Some(u16::from(op::crt(*slot)[0])))
+            && !slots.contains(&slot)
+        {
+            slots.push(slot);
+        }
+    }
+    slots
 }
 
 /// The checks before the replay, none of which writes: the token's identity from its AID; its
@@ -178,7 +265,7 @@ pub fn read_back(
     link: &mut impl CardLink,
     transcript: &Transcript,
     view: &ClearView,
-    exports: Option<&Exports>,
+    keys: &TokenKeys,
 ) -> Result<usize, ReadbackError> {
     let differs = |what: &str| ReadbackError::Differs {
         what: what.to_string(),
@@ -219,14 +306,10 @@ pub fn read_back(
         }
         compared += 1;
     }
-    for key in exports.map(|e| e.keys.as_slice()).unwrap_or_default() {
-        let Some(slot) = Slot::ALL.into_iter().find(|s| s.name() == key.slot) else {
-            continue;
-        };
-        let what = format!("the {} public key (47 81)", key.slot);
-        let read = read(link, &op::read_public_key(slot), &what)?;
-        let expected = hex::decode(&key.card_public_key).unwrap_or_default();
-        if public_values(&read) != public_values(&expected) || public_values(&read).is_empty() {
+    for (slot, expected) in &keys.0 {
+        let what = format!("the {} public key (47 81)", slot.name());
+        let read = read(link, &op::read_public_key(*slot), &what)?;
+        if public_values(&read) != public_values(expected) {
             return Err(differs(&what));
         }
         compared += 1;
@@ -312,6 +395,97 @@ fn public_values(template: &[u8]) -> Vec<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compile::{Compiled, Mode, compile};
+    use crate::content::Resolver;
+    use crate::keys::MasterKeyDeriver;
+    use crate::profile::Profile;
+    use crate::records::{self, Record};
+    use vsc_core::crypto::MasterKey;
+
+    /// The demo token's first card, compiled from `profile` (the demo profile's text).
+    fn demo_token(profile: &str) -> Compiled {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+        let profile = Profile::from_toml(profile).unwrap();
+        let records = dir.join("openpgp-records.csv");
+        let mut source = records::open(records.to_str().unwrap()).unwrap();
+        let rng = crate::content::system_rng().unwrap();
+        let mut resolver = Resolver::new(&profile, source.header(), rng).unwrap();
+        let master = MasterKey::from_bytes(&[5; 32]);
+        let mut record = Record::default();
+        source.next_record(&mut record).unwrap();
+        let content = resolver
+            .resolve(&record, &MasterKeyDeriver(&master))
+            .unwrap();
+        compile(&profile, &content, &master, Mode::Channel).unwrap()
+    }
+
+    fn demo_profile() -> String {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+        std::fs::read_to_string(dir.join("openpgp.toml")).unwrap()
+    }
+
+    #[test]
+    fn a_token_with_keys_needs_every_imported_key_in_the_stored_exports() {
+        let compiled = demo_token(&demo_profile());
+        let transcript = &compiled.perso;
+        assert_eq!(
+            imported_slots(transcript),
+            [Slot::Signature, Slot::Decryption, Slot::Authentication]
+        );
+        let exports = compiled.exports.clone().unwrap();
+        let keys = TokenKeys::from_store(transcript, Some(&exports.to_json())).unwrap();
+        assert_eq!(keys.0.len(), 3);
+        assert_eq!(
+            TokenKeys::from_store(transcript, None),
+            Err(ExportsProblem::Missing("signature"))
+        );
+        assert_eq!(
+            TokenKeys::from_store(transcript, Some("{\"certificate\": 1}")),
+            Err(ExportsProblem::Malformed)
+        );
+        let mut partial = exports.clone();
+        partial.keys.retain(|key| key.slot != "decryption");
+        assert_eq!(
+            TokenKeys::from_store(transcript, Some(&partial.to_json())),
+            Err(ExportsProblem::NoKey("decryption"))
+        );
+        let mut empty_key = exports.clone();
+        empty_key.keys[2].card_public_key = "7F4900".into();
+        assert_eq!(
+            TokenKeys::from_store(transcript, Some(&empty_key.to_json())),
+            Err(ExportsProblem::NoKey("authentication"))
+        );
+        // The message says what is wrong and what to do, and the job, not the token, is refused.
+        let message = CheckError::from(ExportsProblem::Missing("signature")).to_string();
+        assert!(message.contains("nothing was written"), "{message}");
+        assert!(message.contains("no exports"), "{message}");
+    }
+
+    #[test]
+    fn a_token_without_keys_needs_no_exports() {
+        let mut profile = String::new();
+        let mut skipping = false;
+        for line in demo_profile().lines() {
+            if line.starts_with("[openpgp.signature]")
+                || line.starts_with("[openpgp.decryption]")
+                || line.starts_with("[openpgp.authentication]")
+            {
+                skipping = true;
+            } else if line.starts_with('[') {
+                skipping = false;
+            }
+            if !skipping {
+                profile.push_str(line);
+                profile.push('\n');
+            }
+        }
+        let compiled = demo_token(&profile);
+        assert!(imported_slots(&compiled.perso).is_empty());
+        assert_eq!(
+            TokenKeys::from_store(&compiled.perso, None),
+            Ok(TokenKeys::default())
+        );
+    }
 
     #[test]
     fn templates_compare_by_value() {

@@ -162,7 +162,7 @@ fn from_pkey(key: &PKey<Private>) -> Result<PrivateKey, ImportError> {
                 .as_slice()
                 .try_into()
                 .map_err(|_| ImportError::Inconsistent)?;
-            PrivateKey::X25519(Box::new(x25519_dalek::StaticSecret::from(scalar)))
+            PrivateKey::x25519(x25519_dalek::StaticSecret::from(scalar))
         }
         _ => return Err(found("key of another type")),
     })
@@ -293,7 +293,7 @@ fn from_openpgp(body: &[u8], secret: &[u8]) -> Result<(KeyPacket, PrivateKey), I
                     // native order.
                     let mut native = pad32(&scalar)?;
                     native.reverse();
-                    PrivateKey::X25519(Box::new(x25519_dalek::StaticSecret::from(native)))
+                    PrivateKey::x25519(x25519_dalek::StaticSecret::from(native))
                 }
                 (18 | 19, [0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07]) => PrivateKey::Ec {
                     algorithm: OpenPgpAlgorithm::NistP256,

@@ -71,6 +71,16 @@ fn the_demo_tokens_personalize_on_the_card_os_and_their_certificates_verify() {
         let exported: Vec<String> = exports.keys.iter().map(|k| k.fingerprint.clone()).collect();
         assert_eq!(fingerprints, exported);
         assert_eq!(send(&mut card, "00A4040006D27600012401"), "9000");
+        // The exported public keys are what the self-checked card answers (47 81).
+        for (key, crt) in exports.keys.iter().zip(["B600", "B800", "A400"]) {
+            let answer = send(&mut card, &format!("00478100000002{crt}0000"));
+            assert_eq!(
+                answer,
+                format!("{}9000", key.card_public_key),
+                "{}",
+                key.slot
+            );
+        }
         let c5 = send(&mut card, "00CA00C500");
         assert_eq!(c5, format!("{}9000", exported.concat()));
         let name = send(&mut card, "00CA005B00");
