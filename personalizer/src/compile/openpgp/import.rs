@@ -147,10 +147,11 @@ fn from_pkey(key: &PKey<Private>) -> Result<PrivateKey, ImportError> {
                 key.raw_private_key()
                     .map_err(|_| ImportError::Inconsistent)?,
             );
-            let seed: [u8; 32] = raw
-                .as_slice()
-                .try_into()
-                .map_err(|_| ImportError::Inconsistent)?;
+            let seed: Zeroizing<[u8; 32]> = Zeroizing::new(
+                raw.as_slice()
+                    .try_into()
+                    .map_err(|_| ImportError::Inconsistent)?,
+            );
             PrivateKey::Ed25519(Box::new(ed25519_dalek::SigningKey::from_bytes(&seed)))
         }
         Id::X25519 => {
@@ -158,11 +159,12 @@ fn from_pkey(key: &PKey<Private>) -> Result<PrivateKey, ImportError> {
                 key.raw_private_key()
                     .map_err(|_| ImportError::Inconsistent)?,
             );
-            let scalar: [u8; 32] = raw
-                .as_slice()
-                .try_into()
-                .map_err(|_| ImportError::Inconsistent)?;
-            PrivateKey::x25519(x25519_dalek::StaticSecret::from(scalar))
+            let scalar: Zeroizing<[u8; 32]> = Zeroizing::new(
+                raw.as_slice()
+                    .try_into()
+                    .map_err(|_| ImportError::Inconsistent)?,
+            );
+            PrivateKey::x25519(x25519_dalek::StaticSecret::from(*scalar))
         }
         _ => return Err(found("key of another type")),
     })
@@ -293,7 +295,7 @@ fn from_openpgp(body: &[u8], secret: &[u8]) -> Result<(KeyPacket, PrivateKey), I
                     // native order.
                     let mut native = pad32(&scalar)?;
                     native.reverse();
-                    PrivateKey::x25519(x25519_dalek::StaticSecret::from(native))
+                    PrivateKey::x25519(x25519_dalek::StaticSecret::from(*native))
                 }
                 (18 | 19, [0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07]) => PrivateKey::Ec {
                     algorithm: OpenPgpAlgorithm::NistP256,
@@ -329,11 +331,12 @@ fn from_openpgp(body: &[u8], secret: &[u8]) -> Result<(KeyPacket, PrivateKey), I
     Ok((packet, key))
 }
 
-fn pad32(value: &[u8]) -> Result<[u8; 32], ImportError> {
+/// A secret scalar left-padded to 32 bytes, wiped when dropped.
+fn pad32(value: &[u8]) -> Result<Zeroizing<[u8; 32]>, ImportError> {
     if value.len() > 32 {
         return Err(ImportError::Inconsistent);
     }
-    let mut out = [0u8; 32];
+    let mut out = Zeroizing::new([0u8; 32]);
     out[32 - value.len()..].copy_from_slice(value);
     Ok(out)
 }
