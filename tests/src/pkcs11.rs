@@ -59,17 +59,14 @@ impl Pkcs11Slot {
         output: &Path,
         timeout: Duration,
     ) -> Result<ToolOutput> {
-        let mut command = self.command();
-        if let Some(pin) = pin {
-            command.args(["--login", "--pin", pin]);
-        }
-        command
-            .args(["--sign", "--mechanism", "SHA256-RSA-PKCS", "--id", key_id])
-            .arg("--input-file")
-            .arg(input)
-            .arg("--output-file")
-            .arg(output);
-        run_command(command, "", timeout)
+        self.sign(
+            &["--mechanism", "SHA256-RSA-PKCS"],
+            key_id,
+            pin,
+            input,
+            output,
+            timeout,
+        )
     }
 
     /// Signs `input` with mechanism `ECDSA-SHA256` and the private key whose `CKA_ID` is
@@ -83,13 +80,40 @@ impl Pkcs11Slot {
         output: &Path,
         timeout: Duration,
     ) -> Result<ToolOutput> {
+        self.sign(
+            &[
+                "--mechanism",
+                "ECDSA-SHA256",
+                "--signature-format",
+                "openssl",
+            ],
+            key_id,
+            pin,
+            input,
+            output,
+            timeout,
+        )
+    }
+
+    /// `pkcs11-tool --sign` with the mechanism arguments `how`, logging in with `pin` first
+    /// when there is one.
+    fn sign(
+        &self,
+        how: &[&str],
+        key_id: &str,
+        pin: Option<&str>,
+        input: &Path,
+        output: &Path,
+        timeout: Duration,
+    ) -> Result<ToolOutput> {
         let mut command = self.command();
         if let Some(pin) = pin {
             command.args(["--login", "--pin", pin]);
         }
         command
-            .args(["--sign", "--mechanism", "ECDSA-SHA256", "--id", key_id])
-            .args(["--signature-format", "openssl"])
+            .arg("--sign")
+            .args(how)
+            .args(["--id", key_id])
             .arg("--input-file")
             .arg(input)
             .arg("--output-file")
